@@ -1,0 +1,194 @@
+"""Reading report files into plain text: txt in any common Chinese encoding, docx, pdf, html."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+
+SUPPORTED_SUFFIXES = (".txt", ".text", ".docx", ".pdf", ".html", ".htm")
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+class ReportReadError(ValueError):
+    """A file that cannot be read as a report; the message says why."""
+
+
+def decode_text(data: bytes) -> str:
+    """Decode bytes of a text file, detecting the encoding from the content, not the name."""
+    if not data.strip():
+        raise ReportReadError("the file is empty")
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            return data.decode(encoding)
+    if b"\x00" in data[:4096]:
+        raise ReportReadError("the file looks binary (NUL bytes), not text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    # Strict GB18030 (a superset of GBK and GB2312) is how most Chinese government sites
+    # published before UTF-8; accept it only when most of the text is CJK, because random
+    # bytes also decode as GB18030 more often than not.
+    try:
+        text = data.decode("gb18030")
+        if _mostly_readable_chinese(text):
+            return text
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is not None and _mostly_readable_chinese(str(best)):
+        return str(best)
+    raise ReportReadError("cannot decide the text encoding (not UTF-8, GB18030/GBK or another known one)")
+
+
+def _mostly_readable_chinese(text: str) -> bool:
+    letters = [c for c in text if not c.isspace()]
+    if not letters:
+        return False
+    cjk = sum(1 for c in letters if "\u4e00" <= c <= "\u9fff")
+    readable = sum(1 for c in letters if c.isprintable())
+    return cjk / len(letters) >= 0.3 and readable / len(letters) >= 0.98
+
+
+def read_docx(path: Path) -> str:
+    import zipfile
+
+    from docx import Document
+
+    try:
+        doc = Document(str(path))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise ReportReadError(f"not a readable .docx file ({exc.__class__.__name__})") from exc
+    lines = [p.text for p in doc.paragraphs]
+    for table in doc.tables:
+        for row in table.rows:
+            lines.append("\t".join(cell.text for cell in row.cells))
+    return "\n".join(lines)
+
+
+def read_pdf(path: Path) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PdfReadError, ValueError, KeyError, OSError) as exc:
+        raise ReportReadError(f"not a readable .pdf file ({exc})") from exc
+    text = "\n".join(pages)
+    if not text.strip():
+        raise ReportReadError("the PDF has no text layer (a scan?); OCR it first")
+    return text
+
+
+_BLOCK_TAGS = {
+    "p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "h1", "h2", "h3", "h4",
+    "h5", "h6", "title", "header", "footer", "blockquote", "pre", "td", "th", "dd", "dt", "main",
+}
+_DROP_TAGS = ("script", "style", "noscript", "nav", "iframe", "form", "button", "select", "svg", "aside")
+_CONTENT_HINT = re.compile(r"(content|article|TRS_Editor|zoom|detail|text|main|wenzhang|con_)", re.I)
+
+
+def read_html(data: bytes) -> str:
+    """The page's main text, with its title line and the header lines (来源/发布时间) kept for the
+    metadata extractor; menus, scripts and footers dropped."""
+    from selectolax.parser import HTMLParser
+
+    html = _decode_html(data)
+    tree = HTMLParser(html)
+    for tag in _DROP_TAGS:
+        for node in tree.css(tag):
+            node.decompose()
+    body = tree.body or tree.root
+    if body is None:
+        raise ReportReadError("the HTML page has no body")
+    main = _main_node(body)
+    title = ""
+    heading = tree.css_first("h1") or tree.css_first("h2")
+    if heading is not None and heading.text(strip=True):
+        title = heading.text(strip=True)
+    elif tree.css_first("title") is not None:
+        title = re.split(r"[_|｜-]", tree.css_first("title").text(strip=True))[0]
+    text = _block_text(main)
+    if title and title not in text[:500]:
+        text = title + "\n" + text
+    return text
+
+
+def _decode_html(data: bytes) -> str:
+    head = data[:2048].decode("ascii", errors="ignore").lower()
+    declared = re.search(r"charset=[\"']?([a-z0-9_-]+)", head)
+    if declared:
+        name = declared.group(1)
+        if name in ("gbk", "gb2312", "gb18030"):
+            name = "gb18030"
+        try:
+            return data.decode(name)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return decode_text(data)
+
+
+def _main_node(body):
+    """The element holding the article: the hinted content container with the most text,
+    or the body when no container holds most of the page's text."""
+    total = len(body.text(strip=True)) or 1
+    best, best_len = body, 0
+    for node in body.traverse():
+        if node.tag not in ("div", "article", "section", "td", "main"):
+            continue
+        attrs = " ".join(str(v) for v in (node.attributes or {}).values() if v)
+        if not _CONTENT_HINT.search(attrs) and node.tag not in ("article", "main"):
+            continue
+        length = len(node.text(strip=True))
+        if length > best_len and length >= 0.3 * total:
+            best, best_len = node, length
+    return best
+
+
+def _block_text(node) -> str:
+    parts: list[str] = []
+
+    def walk(n):
+        if n.tag == "-text":
+            parts.append(n.text_content or "")
+            return
+        block = n.tag in _BLOCK_TAGS
+        if block:
+            parts.append("\n")
+        child = n.child
+        while child is not None:
+            walk(child)
+            child = child.next
+        if block:
+            parts.append("\n")
+
+    walk(node)
+    return "".join(parts)
+
+
+def read_file(path: str | Path) -> str:
+    """Raw text of a report file, or ReportReadError with the reason."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise ReportReadError(f"unsupported file type {suffix or '(none)'!r}: use {', '.join(SUPPORTED_SUFFIXES)}")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ReportReadError(f"cannot read the file: {exc.strerror}") from exc
+    if size == 0:
+        raise ReportReadError("the file is empty")
+    if size > MAX_FILE_BYTES:
+        raise ReportReadError(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    if suffix == ".docx":
+        return read_docx(path)
+    if suffix == ".pdf":
+        return read_pdf(path)
+    data = path.read_bytes()
+    if suffix in (".html", ".htm"):
+        return read_html(data)
+    return decode_text(data)

@@ -1,0 +1,64 @@
+"""Lexical tokens for Chinese report text: jieba words (with a user dictionary of government terms
+kept in the repo) plus character bigrams, which survive the word splits jieba gets wrong."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+
+# Words that carry no evidence: function words and the question words people type.
+STOPWORDS = frozenset(
+    "的 了 和 与 及 以及 或 等 在 是 为 对 把 被 将 于 从 向 由 其 之 这 那 此 该 并 而 也 都 又 还 就 "
+    "多少 几 几个 几次 几名 几项 哪个 哪些 哪 什么 怎么 怎样 如何 是否 有没有 吗 呢 吧 啊 请问 请 "
+    "一下 共 有 个 了解 知道 告诉 我".split()
+)
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_WORD_OK = re.compile(r"[\w\u4e00-\u9fff]")
+BIGRAM_MARK = "\u00b7"  # bigram tokens live in their own namespace: '·重点' is not the word '重点'
+
+
+def userdict_path():
+    return resources.files("retriever").joinpath("userdict.txt")
+
+
+class Tokenizer:
+    def __init__(self) -> None:
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        self._jieba = jieba.Tokenizer()
+        with resources.as_file(userdict_path()) as path:
+            self._jieba.load_userdict(str(path))
+        self._jieba.initialize()
+        self._lock = threading.Lock()  # jieba's lazy structures are not safe to build concurrently
+
+    def words(self, text: str) -> list[str]:
+        text = unicodedata.normalize("NFKC", text).lower()
+        return [w for w in self._jieba.lcut(text, HMM=False) if _WORD_OK.search(w) and w.strip()]
+
+    def tokens(self, text: str) -> list[str]:
+        text = unicodedata.normalize("NFKC", text).lower()
+        out = [w for w in self._jieba.lcut(text, HMM=False) if w not in STOPWORDS and _WORD_OK.search(w) and w.strip()]
+        for run in _CJK_RUN.findall(text):
+            out.extend(BIGRAM_MARK + run[i : i + 2] for i in range(len(run) - 1))
+        return out
+
+
+@lru_cache(maxsize=1)
+def get_tokenizer() -> Tokenizer:
+    return Tokenizer()
+
+
+def dictionary_hash() -> str:
+    """Identifies the tokenizer's behaviour: the user dictionary and jieba's version."""
+    import jieba
+
+    digest = hashlib.sha256(userdict_path().read_bytes())
+    digest.update(jieba.__version__.encode())
+    digest.update(b"v1-words+bigrams")
+    return digest.hexdigest()[:16]

@@ -1,0 +1,50 @@
+"""The data that flows through govqa: reports, passages, hits, filters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Report:
+    id: str  # content hash of `text`
+    source: str  # file name (or URL) as given
+    title: str
+    org: str  # the reporting unit, full name where the text gives it
+    aliases: tuple[str, ...]  # short names used for the unit (重点区域署, 国资委 ...)
+    region: str
+    year: int  # the year the report covers, not the publication year
+    published: str | None  # ISO date, when the text or the web page says it
+    text: str  # cleaned text; passages point into it by character offsets
+    path: str = ""  # where the file was read from (for pruning reports whose files are gone)
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: str
+    report_id: str
+    section: str  # heading path, " > " between levels
+    text: str  # exactly report.text[start:end]
+    start: int
+    end: int
+    org: str
+    year: int
+    source: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    score: float
+    ranks: dict[str, int] = field(default_factory=dict)  # retriever name -> 1-based rank
+
+
+@dataclass(frozen=True)
+class Filters:
+    years: tuple[int, ...] = ()
+    report_ids: tuple[str, ...] = ()  # units named in the question resolve to their reports
+    orgs: tuple[str, ...] = ()  # the unit names as asked, for messages
+
+    @property
+    def empty(self) -> bool:
+        return not self.years and not self.report_ids
