@@ -1,0 +1,253 @@
+"""The index directory: numbered generations, each complete and immutable, and a CURRENT pointer
+switched in one atomic rename. Readers load whatever CURRENT names; a build that dies leaves only a
+temporary directory that the next build removes."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .store import (
+    check_manifest,
+    read_manifest,
+    read_passages,
+    read_reports,
+    save_vectors,
+    write_manifest,
+    write_store,
+)
+from .tokenize import dictionary_hash, get_tokenizer
+from .types import Passage, Report
+
+GENERATIONS = "generations"
+CURRENT = "CURRENT"
+LOCK = "LOCK"
+
+
+class IndexBusyError(RuntimeError):
+    """Another ingest holds the index lock."""
+
+
+class NoIndexError(RuntimeError):
+    """There is no index at the configured place yet."""
+
+
+@dataclass(frozen=True)
+class FaissSettings:
+    exact_max: int = 200_000  # flat (exact) search up to this many passages, HNSW above
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 96
+
+    def __post_init__(self) -> None:
+        for name in ("exact_max", "hnsw_m", "hnsw_ef_construction", "hnsw_ef_search"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"faiss setting {name} must be a positive integer, got {value!r}")
+
+
+def index_header(report: Report, section: str) -> str:
+    """The contextual header each passage is indexed with (never displayed)."""
+    return f"【{report.org}】【{' '.join(report.aliases[:6])}】【{report.year}年】【{section}】"
+
+
+class IndexDir:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @property
+    def generations(self) -> Path:
+        return self.root / GENERATIONS
+
+    def current(self) -> str | None:
+        try:
+            name = (self.root / CURRENT).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def current_path(self) -> Path:
+        name = self.current()
+        if name is None:
+            raise NoIndexError(f"no index in {self.root}: run govqa ingest PATH... first")
+        return self.generations / name
+
+    def _names(self) -> list[str]:
+        if not self.generations.exists():
+            return []
+        return sorted(p.name for p in self.generations.iterdir() if p.is_dir() and p.name.startswith("g"))
+
+    def next_name(self) -> str:
+        numbers = [int(n[1:]) for n in self._names() if n[1:].isdigit()]
+        return f"g{(max(numbers) + 1 if numbers else 1):06d}"
+
+    @contextlib.contextmanager
+    def lock(self, wait: bool = True):
+        """Serialises ingests: a second one waits, or fails at once with wait=False."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / LOCK, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError as exc:
+                raise IndexBusyError(f"another ingest is running on {self.root} (try again, or drop --no-wait)") from exc
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def staging(self, name: str) -> Path:
+        path = self.generations / f".tmp-{name}"
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        return path
+
+    def publish(self, name: str, staged: Path) -> None:
+        """Make a fully written generation current: rename it into place, then switch the pointer
+        with an atomic rename. Both renames are fsynced so a crash cannot reorder them."""
+        _fsync_tree(staged)
+        final = self.generations / name
+        os.rename(staged, final)
+        _fsync_dir(self.generations)
+        tmp = self.root / f".{CURRENT}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(name + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.root / CURRENT)
+        _fsync_dir(self.root)
+
+    def cleanup(self, keep: int) -> list[str]:
+        """Remove leftovers of interrupted builds and all but the newest `keep` generations (the
+        current one is always kept). Call with the lock held."""
+        removed = []
+        if self.generations.exists():
+            for p in self.generations.iterdir():
+                if p.name.startswith(".tmp-"):
+                    shutil.rmtree(p, ignore_errors=True)
+                    removed.append(p.name)
+        current = self.current()
+        names = [n for n in self._names() if n != current]
+        for name in names[: max(0, len(names) - max(keep - 1, 0))]:
+            shutil.rmtree(self.generations / name, ignore_errors=True)
+            removed.append(name)
+        return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            with open(os.path.join(dirpath, f), "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(Path(dirpath))
+
+
+def build_generation(path: Path, reports: list[Report], passages: list[Passage], vectors: np.ndarray,
+                     vec_keys: list[str], log: list[tuple[float, str, str, str]], embedder_name: str,
+                     dim: int, faiss_settings: FaissSettings) -> None:
+    """Write a complete generation into `path` (an empty staging directory)."""
+    import bm25s
+    import faiss
+
+    write_store(path / "store.sqlite", reports, passages, vec_keys, log)
+    save_vectors(path / "vectors.npy", vectors)
+    by_id = {r.id: r for r in reports}
+    tokenizer = get_tokenizer()
+    corpus_tokens = [tokenizer.tokens(index_header(by_id[p.report_id], p.section) + "\n" + p.text) for p in passages]
+    df: Counter[str] = Counter()
+    for toks in corpus_tokens:
+        df.update(set(toks))
+    (path / "df.json").write_text(json.dumps({"n": len(passages), "df": df}, ensure_ascii=False), encoding="utf-8")
+    if passages:
+        bm25 = bm25s.BM25(k1=1.2, b=0.75)
+        bm25.index(corpus_tokens, show_progress=False)
+        bm25.save(str(path / "bm25"), show_progress=False)
+    kind = "flat" if len(passages) <= faiss_settings.exact_max else "hnsw"
+    if kind == "flat":
+        ann = faiss.IndexFlatIP(dim)
+    else:
+        ann = faiss.IndexHNSWFlat(dim, faiss_settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        ann.hnsw.efConstruction = faiss_settings.hnsw_ef_construction
+    if len(passages):
+        ann.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    faiss.write_index(ann, str(path / "faiss.index"))
+    years = Counter(r.year for r in reports)
+    write_manifest(
+        path / "manifest.json", embedder=embedder_name, dim=dim, dictionary=dictionary_hash(),
+        reports=len(reports), passages=len(passages), faiss=kind, hnsw_ef_search=faiss_settings.hnsw_ef_search,
+        years={str(k): v for k, v in sorted(years.items())},
+    )
+
+
+class Index:
+    """A loaded generation: read-only, safe to share between threads."""
+
+    def __init__(self, path: str | Path, embedder_name: str, dim: int):
+        import bm25s
+        import faiss
+
+        self.path = Path(path)
+        self.generation = self.path.name
+        self.manifest = read_manifest(self.path / "manifest.json")
+        check_manifest(self.manifest, embedder_name, dim, dictionary_hash())
+        self._local = threading.local()
+        con = self._con()
+        self.reports = read_reports(con)
+        self.report_by_id = {r.id: r for r in self.reports}
+        position = {r.id: i for i, r in enumerate(self.reports)}
+        rows = con.execute("SELECT report_id FROM passages ORDER BY row").fetchall()
+        self.row_report = np.fromiter((position[r[0]] for r in rows), dtype=np.int32, count=len(rows))
+        self.size = len(rows)
+        self.vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
+        self.bm25 = bm25s.BM25.load(str(self.path / "bm25"), mmap=False) if self.size else None
+        self.ann = faiss.read_index(str(self.path / "faiss.index"))
+        if hasattr(self.ann, "hnsw"):
+            self.ann.hnsw.efSearch = int(self.manifest.get("hnsw_ef_search", 96))
+        stats = json.loads((self.path / "df.json").read_text(encoding="utf-8"))
+        self.doc_count = max(int(stats["n"]), 1)
+        self.df: dict[str, int] = stats["df"]
+
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(f"file:{self.path / 'store.sqlite'}?mode=ro", uri=True, check_same_thread=False)
+            self._local.con = con
+        return con
+
+    def passages(self, rows: list[int]) -> list[Passage]:
+        return read_passages(self._con(), self.report_by_id, rows)
+
+    def all_passages(self) -> list[Passage]:
+        return read_passages(self._con(), self.report_by_id)
+
+    def vec_keys(self) -> list[str]:
+        return [r[0] for r in self._con().execute("SELECT vec_key FROM passages ORDER BY row")]
+
+    def ingest_log(self) -> list[tuple[float, str, str, str]]:
+        return self._con().execute("SELECT time, path, status, detail FROM ingest_log ORDER BY rowid").fetchall()
+
+    def rows_of(self, report_ids) -> np.ndarray:
+        positions = [i for i, r in enumerate(self.reports) if r.id in set(report_ids)]
+        return np.flatnonzero(np.isin(self.row_report, positions))
+
+    def idf(self, token: str) -> float:
+        df = self.df.get(token, 0)
+        return float(np.log(1 + (self.doc_count - df + 0.5) / (df + 0.5)))

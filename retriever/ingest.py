@@ -1,0 +1,242 @@
+"""Files in, a new index generation out. Incremental: unchanged reports are kept with their stored
+vectors, changed ones re-indexed (by content hash), new ones added, gone ones pruned on request.
+A file that cannot be read is reported with its reason and never stops the others."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from embeddings import Embedder
+
+from .chunking import chunk_report
+from .clean import clean_text
+from .index import FaissSettings, Index, IndexDir, build_generation
+from .metadata import extract_metadata
+from .readers import SUPPORTED_SUFFIXES, ReportReadError, read_file
+from .types import Passage, Report
+
+MANIFEST_NAMES = ("reports.toml",)
+_OVERRIDABLE = ("title", "org", "aliases", "region", "year", "published")
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: str  # added, updated, unchanged, duplicate, removed, failed
+    report_id: str = ""
+    org: str = ""
+    year: int | None = None
+    passages: int = 0
+    error: str = ""
+
+
+@dataclass
+class IngestResult:
+    files: list[FileResult] = field(default_factory=list)
+    generation: str | None = None
+    reports: int = 0
+    passages: int = 0
+    embedded: int = 0  # passages embedded in this run (the others reused their stored vectors)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "failed"]
+
+
+def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileResult]]:
+    """Report files under the given files and folders, and failures for paths that are not."""
+    files, problems = [], []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(FileResult(str(path), "failed", error="no such file or folder"))
+    seen, unique = set(), []
+    for f in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, problems
+
+
+def load_manifest(path: Path) -> dict[str, dict]:
+    """reports.toml: a table per file name, with any of title, org, aliases, region, year, published."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"manifest {path}: {exc}") from exc
+    out = {}
+    for name, fields in data.items():
+        if not isinstance(fields, dict):
+            raise ValueError(f"manifest {path}: [{name}] must be a table of fields")
+        unknown = set(fields) - set(_OVERRIDABLE)
+        if unknown:
+            raise ValueError(f"manifest {path}: [{name}] has unknown fields {sorted(unknown)}; allowed: {', '.join(_OVERRIDABLE)}")
+        if "year" in fields and not (isinstance(fields["year"], int) and 1949 <= fields["year"] <= 2100):
+            raise ValueError(f"manifest {path}: [{name}] year must be a year such as 2023, got {fields['year']!r}")
+        out[name] = fields
+    return out
+
+
+def _manifest_for(file: Path, cache: dict[Path, dict[str, dict]], extra: dict[str, dict]) -> dict:
+    folder = file.parent
+    if folder not in cache:
+        merged: dict[str, dict] = {}
+        for name in MANIFEST_NAMES:
+            if (folder / name).is_file():
+                merged.update(load_manifest(folder / name))
+        cache[folder] = merged
+    return {**cache[folder].get(file.name, {}), **extra.get(file.name, {})}
+
+
+def parse_report(path: Path, overrides: dict | None = None) -> Report:
+    """Read, clean and describe one report file; ReportReadError says why it cannot be used."""
+    clean = clean_text(read_file(path))
+    if len(clean.text) < 20:
+        raise ReportReadError("the file has almost no text")
+    meta = extract_metadata(clean)
+    fields = {k: getattr(meta, k) for k in _OVERRIDABLE}
+    for key, value in (overrides or {}).items():
+        fields[key] = tuple(value) if key == "aliases" else value
+    if not fields["year"]:
+        raise ReportReadError("no year found in the text; give it in reports.toml beside the file ([\"%s\"] year = 2023)" % path.name)
+    if not fields["org"]:
+        raise ReportReadError("no reporting unit found in the text; give it in reports.toml beside the file (org = \"…\")")
+    report_id = hashlib.sha256(clean.text.encode("utf-8")).hexdigest()[:16]
+    return Report(id=report_id, source=path.name, path=str(path.resolve()), text=clean.text, **fields)
+
+
+def _vec_key(embedder_name: str, text: str) -> str:
+    return hashlib.sha1(f"{embedder_name}\n{text}".encode()).hexdigest()
+
+
+def embed_text(passage: Passage) -> str:
+    """What the dense retriever sees of a passage."""
+    return passage.text
+
+
+def ingest(
+    index_dir: str | Path,
+    paths: Iterable[str | Path],
+    embedder: Embedder,
+    *,
+    prune: bool = False,
+    rebuild: bool = False,
+    wait: bool = True,
+    keep_generations: int = 3,
+    faiss_settings: FaissSettings | None = None,
+    manifest: dict[str, dict] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> IngestResult:
+    started = time.perf_counter()
+    root = IndexDir(index_dir)
+    result = IngestResult()
+    with root.lock(wait=wait):
+        root.cleanup(keep_generations)  # leftovers of a build that was killed
+        old = None
+        if root.current() and not rebuild:
+            old = Index(root.current_path(), embedder.name, embedder.dim)
+        reports: dict[str, Report] = {r.id: r for r in (old.reports if old else [])}
+        old_passages = old.all_passages() if old else []
+        by_path = {r.path: r for r in reports.values()}
+        files, problems = collect_files(paths)
+        result.files += problems
+        manifests: dict[Path, dict[str, dict]] = {}
+        new_reports: list[Report] = []
+        for file in files:
+            if progress:
+                progress(str(file))
+            try:
+                report = parse_report(file, _manifest_for(file, manifests, manifest or {}))
+            except (ReportReadError, ValueError) as exc:
+                result.files.append(FileResult(str(file), "failed", error=str(exc)))
+                continue
+            except Exception as exc:  # a parser library choking on a corrupt file must not stop the others
+                result.files.append(FileResult(str(file), "failed", error=f"{exc.__class__.__name__}: {exc}"))
+                continue
+            previous = by_path.get(report.path)
+            if report.id in reports and reports[report.id].path == report.path:
+                if reports[report.id] != report:  # same text, new metadata (a manifest edit)
+                    new_reports.append(report)
+                    reports[report.id] = report
+                    result.files.append(FileResult(str(file), "updated", report.id, report.org, report.year))
+                else:
+                    result.files.append(FileResult(str(file), "unchanged", report.id, report.org, report.year))
+                continue
+            if report.id in reports:
+                same = reports[report.id]
+                result.files.append(FileResult(str(file), "duplicate", report.id, report.org, report.year,
+                                               error=f"same text as {same.source}; indexed once"))
+                continue
+            status = "added"
+            if previous is not None:
+                reports.pop(previous.id, None)
+                status = "updated"
+            reports[report.id] = report
+            by_path[report.path] = report
+            new_reports.append(report)
+            result.files.append(FileResult(str(file), status, report.id, report.org, report.year))
+        if prune:
+            for report in list(reports.values()):
+                if report.path and not Path(report.path).exists():
+                    del reports[report.id]
+                    result.files.append(FileResult(report.path, "removed", report.id, report.org, report.year))
+
+        changed = {r.id for r in new_reports}
+        kept = [p for p in old_passages if p.report_id in reports and p.report_id not in changed]
+        fresh = [p for r in new_reports for p in chunk_report(r)]
+        passages = sorted(kept + fresh, key=lambda p: (reports[p.report_id].source, p.report_id, p.start))
+        keys = [_vec_key(embedder.name, embed_text(p)) for p in passages]
+        stored: dict[str, np.ndarray] = {}
+        if old:
+            wanted = set(keys)
+            for row, key in enumerate(old.vec_keys()):
+                if key in wanted:
+                    stored[key] = old.vectors[row]
+        missing = [i for i, k in enumerate(keys) if k not in stored]
+        if missing:
+            new_vectors = embedder.embed_documents([embed_text(passages[i]) for i in missing])
+            for i, vec in zip(missing, new_vectors):
+                stored[keys[i]] = vec
+        result.embedded = len(missing)
+        vectors = np.stack([stored[k] for k in keys]) if keys else np.zeros((0, embedder.dim), np.float32)
+        counts: dict[str, int] = {}
+        for p in passages:
+            counts[p.report_id] = counts.get(p.report_id, 0) + 1
+        for fr in result.files:
+            if fr.report_id in counts and fr.status != "removed":
+                fr.passages = counts[fr.report_id]
+
+        touched = [f for f in result.files if f.status != "unchanged"]
+        if old is None or touched or rebuild:
+            now = time.time()
+            log = (old.ingest_log() if old else []) + [(now, f.path, f.status, f.error) for f in touched]
+            final_reports = sorted(reports.values(), key=lambda r: (r.source, r.id))
+            final_passages = [replace(p, org=reports[p.report_id].org, year=reports[p.report_id].year)
+                              for p in passages]
+            name = root.next_name()
+            staged = root.staging(name)
+            build_generation(staged, final_reports, final_passages, vectors, keys, log, embedder.name,
+                             embedder.dim, faiss_settings or FaissSettings())
+            root.publish(name, staged)
+            root.cleanup(keep_generations)
+            result.generation = name
+        else:
+            result.generation = root.current()
+        result.reports = len(reports)
+        result.passages = len(passages)
+    result.seconds = time.perf_counter() - started
+    return result

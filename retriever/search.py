@@ -1,0 +1,177 @@
+"""Hybrid search: BM25 over words and bigrams, dense vectors, fused by a convex combination of
+min-max normalised scores with a weight chosen by measurement; filters on year and unit, parsed
+from the question (aliases included) or given explicitly."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from embeddings import Embedder
+
+from .index import Index
+from .metadata import GENERIC_ALIASES
+from .tokenize import get_tokenizer
+from .types import Filters, Hit, Report
+
+_YEAR_IN_QUESTION = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*(?:年|年度)")
+
+
+@dataclass
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    filters: Filters
+    reports: list[Report] = field(default_factory=list)  # the reports that were searched
+
+
+def parse_years(question: str) -> tuple[int, ...]:
+    text = unicodedata.normalize("NFKC", question)
+    return tuple(sorted({int(y) for y in _YEAR_IN_QUESTION.findall(text)}))
+
+
+def match_units(question: str, reports: Iterable[Report]) -> tuple[list[Report], list[str]]:
+    """Reports whose unit the question names, by their aliases. A match inside a longer match of
+    another report's alias does not count (珠海高新区党群工作部 names 党群工作部, not 珠海高新区…);
+    generic names (高新区, 管委会 …) alone never do."""
+    text = unicodedata.normalize("NFKC", question)
+    spans: list[tuple[int, int, Report, str]] = []
+    for report in reports:
+        best = None
+        for alias in report.aliases:
+            if alias in GENERIC_ALIASES or len(alias) < 2:
+                continue
+            at = text.find(unicodedata.normalize("NFKC", alias))
+            if at >= 0 and (best is None or len(alias) > best[1] - best[0]):
+                best = (at, at + len(alias), alias)
+        if best:
+            spans.append((best[0], best[1], report, best[2]))
+    kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and (o[1] - o[0]) > (s[1] - s[0]) for o in spans)]
+    names = sorted({s[3] for s in kept}, key=lambda a: text.find(a))
+    return [s[2] for s in kept], names
+
+
+def _minmax(x: np.ndarray) -> np.ndarray:
+    if x.size == 0:
+        return x
+    lo, hi = float(x.min()), float(x.max())
+    if hi - lo < 1e-9:
+        return np.where(x > 0, 1.0, 0.0).astype(np.float32)
+    return ((x - lo) / (hi - lo)).astype(np.float32)
+
+
+class HybridSearcher:
+    def __init__(self, index: Index, embedder: Embedder, alpha: float = 0.3, candidates: int = 100):
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"search alpha (the dense share of the fused score) must be in [0, 1], got {alpha!r}")
+        if candidates < 1:
+            raise ValueError(f"search candidates must be >= 1, got {candidates!r}")
+        self.index = index
+        self.embedder = embedder
+        self.alpha = float(alpha)
+        self.candidates = int(candidates)
+        self.tokenizer = get_tokenizer()
+
+    def parse_filters(self, question: str, years: Iterable[int] = (), orgs: Iterable[str] = ()) -> Filters:
+        """Years and units from the question, plus any given explicitly (which take precedence)."""
+        years = tuple(sorted(set(years))) or parse_years(question)
+        orgs = tuple(o for o in orgs if o)
+        if orgs:
+            matched: list[Report] = []
+            for org in orgs:
+                found, _ = match_units(org, self.index.reports)
+                found += [r for r in self.index.reports if org in r.org and r not in found]
+                matched += found
+            names = orgs
+        else:
+            matched, names = match_units(question, self.index.reports)
+            names = tuple(names)
+        return Filters(years=years, report_ids=tuple(dict.fromkeys(r.id for r in matched)), orgs=tuple(names))
+
+    def searched_reports(self, filters: Filters) -> list[Report]:
+        reports = self.index.reports
+        if filters.orgs:
+            reports = [r for r in reports if r.id in filters.report_ids]
+        if filters.years:
+            reports = [r for r in reports if r.year in filters.years]
+        return reports
+
+    def search(self, query: str, k: int = 5, filters: Filters | None = None, mode: str = "hybrid") -> SearchResult:
+        if mode not in ("hybrid", "lexical", "dense"):
+            raise ValueError(f"search mode must be hybrid, lexical or dense, got {mode!r}")
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k!r}")
+        filters = filters if filters is not None else self.parse_filters(query)
+        reports = self.searched_reports(filters)
+        index = self.index
+        if index.size == 0 or not reports:
+            return SearchResult(query, [], filters, reports)
+        restricted = len(reports) < len(index.reports)
+        rows = index.rows_of([r.id for r in reports]) if restricted else None
+        if rows is not None and rows.size == 0:
+            return SearchResult(query, [], filters, reports)
+        pool = max(self.candidates, k)
+
+        lexical = np.zeros(index.size, dtype=np.float32)
+        if mode != "dense":
+            ids = index.bm25.get_tokens_ids(self.tokenizer.tokens(query))
+            if ids:
+                lexical = index.bm25.get_scores_from_ids(ids)
+        if rows is not None:
+            masked = np.full(index.size, -1.0, dtype=np.float32)
+            masked[rows] = lexical[rows]
+        else:
+            masked = lexical
+        lex_top = _top(masked, pool, positive=True)
+
+        dense_top = np.zeros(0, dtype=np.int64)
+        query_vec = None
+        if mode != "lexical":
+            query_vec = self.embedder.embed_query(query).astype(np.float32)
+            if rows is None:
+                _, found = index.ann.search(query_vec[None, :], min(pool, index.size))
+                dense_top = found[0][found[0] >= 0].astype(np.int64)
+            else:
+                scores = np.asarray(index.vectors[rows]) @ query_vec
+                dense_top = rows[_top(scores, pool)]
+
+        cand = np.unique(np.concatenate([lex_top, dense_top])).astype(np.int64)
+        if cand.size == 0:
+            return SearchResult(query, [], filters, reports)
+        lex_scores = lexical[cand]
+        if query_vec is not None:
+            dense_scores = np.asarray(index.vectors[cand]) @ query_vec
+        else:
+            dense_scores = np.zeros(cand.size, dtype=np.float32)
+        alpha = {"hybrid": self.alpha, "lexical": 0.0, "dense": 1.0}[mode]
+        fused = (1 - alpha) * _minmax(lex_scores) + alpha * _minmax(dense_scores)
+        order = np.lexsort((cand, -fused))[:k]
+        lex_rank = {int(r): i + 1 for i, r in enumerate(lex_top)}
+        dense_rank = {int(r): i + 1 for i, r in enumerate(dense_top)}
+        rows_out = [int(cand[i]) for i in order]
+        passages = index.passages(rows_out)
+        hits = []
+        for i, passage in zip(order, passages):
+            row = int(cand[i])
+            ranks = {name: rank[row] for name, rank in (("lexical", lex_rank), ("dense", dense_rank)) if row in rank}
+            hits.append(Hit(passage=passage, score=round(float(fused[i]), 6), ranks=ranks))
+        return SearchResult(query, hits, filters, reports)
+
+
+def _top(scores: np.ndarray, n: int, positive: bool = False) -> np.ndarray:
+    """Indices of the n highest scores, best first (ties by index, for determinism)."""
+    if positive:
+        idx = np.flatnonzero(scores > 0)
+        scores_sel = scores[idx]
+    else:
+        idx = np.arange(scores.size)
+        scores_sel = scores
+    if idx.size > n:
+        part = np.argpartition(-scores_sel, n - 1)[:n]
+        idx, scores_sel = idx[part], scores_sel[part]
+    order = np.lexsort((idx, -scores_sel))
+    return idx[order]

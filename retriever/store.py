@@ -1,0 +1,127 @@
+"""One index generation on disk: SQLite (reports, passages, ingest log), vectors, BM25, FAISS and a
+manifest of what built it. A generation is written once and never changed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .types import Passage, Report
+
+PARSER_VERSION = "1"
+FORMAT_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE reports (
+    id TEXT PRIMARY KEY, source TEXT NOT NULL, path TEXT NOT NULL, title TEXT NOT NULL, org TEXT NOT NULL,
+    aliases TEXT NOT NULL, region TEXT NOT NULL, year INTEGER NOT NULL, published TEXT, text TEXT NOT NULL,
+    passages INTEGER NOT NULL
+);
+CREATE TABLE passages (
+    row INTEGER PRIMARY KEY, id TEXT NOT NULL, report_id TEXT NOT NULL REFERENCES reports(id),
+    section TEXT NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    vec_key TEXT NOT NULL
+);
+CREATE INDEX passages_report ON passages(report_id);
+CREATE INDEX passages_vec_key ON passages(vec_key);
+CREATE TABLE ingest_log (time REAL NOT NULL, path TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL);
+"""
+
+
+class IndexMismatchError(RuntimeError):
+    """The index on disk was built by another embedder, tokenizer or format than asked for."""
+
+
+def write_store(path: Path, reports: list[Report], passages: list[Passage], vec_keys: list[str],
+                log: list[tuple[float, str, str, str]]) -> None:
+    con = sqlite3.connect(path)
+    try:
+        con.executescript(_SCHEMA)
+        counts: dict[str, int] = {}
+        for p in passages:
+            counts[p.report_id] = counts.get(p.report_id, 0) + 1
+        con.executemany(
+            "INSERT INTO reports VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [(r.id, r.source, r.path, r.title, r.org, json.dumps(list(r.aliases), ensure_ascii=False), r.region,
+              r.year, r.published, r.text, counts.get(r.id, 0)) for r in reports],
+        )
+        con.executemany(
+            "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?)",
+            [(i, p.id, p.report_id, p.section, p.text, p.start, p.end, k) for i, (p, k) in enumerate(zip(passages, vec_keys))],
+        )
+        con.executemany("INSERT INTO ingest_log VALUES (?,?,?,?)", log)
+        con.commit()
+    finally:
+        con.close()
+
+
+def read_reports(con: sqlite3.Connection) -> list[Report]:
+    rows = con.execute(
+        "SELECT id, source, title, org, aliases, region, year, published, text, path FROM reports ORDER BY source, id"
+    ).fetchall()
+    return [Report(id=r[0], source=r[1], title=r[2], org=r[3], aliases=tuple(json.loads(r[4])), region=r[5],
+                   year=r[6], published=r[7], text=r[8], path=r[9]) for r in rows]
+
+
+def read_passages(con: sqlite3.Connection, reports: dict[str, Report], rows: list[int] | None = None) -> list[Passage]:
+    sql = 'SELECT row, id, report_id, section, text, start, "end" FROM passages'
+    if rows is None:
+        records = con.execute(sql + " ORDER BY row").fetchall()
+    else:
+        wanted = sorted(set(int(r) for r in rows))
+        records = []
+        for i in range(0, len(wanted), 900):
+            chunk = wanted[i : i + 900]
+            records += con.execute(sql + f" WHERE row IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+        order = {r: n for n, r in enumerate(rows)}
+        records.sort(key=lambda rec: order[rec[0]])
+    out = []
+    for _, pid, rid, section, text, start, end in records:
+        r = reports[rid]
+        out.append(Passage(id=pid, report_id=rid, section=section, text=text, start=start, end=end,
+                           org=r.org, year=r.year, source=r.source))
+    return out
+
+
+def write_manifest(path: Path, **fields) -> None:
+    fields = {"format": FORMAT_VERSION, "parser_version": PARSER_VERSION, "created": time.time(), **fields}
+    path.write_text(json.dumps(fields, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def read_manifest(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexMismatchError(f"{path} is missing or unreadable: not a govqa index generation") from exc
+
+
+def check_manifest(manifest: dict, embedder_name: str, dim: int, dictionary: str) -> None:
+    problems = []
+    if manifest.get("format") != FORMAT_VERSION:
+        problems.append(f"index format {manifest.get('format')} (this govqa reads {FORMAT_VERSION})")
+    if manifest.get("embedder") != embedder_name or manifest.get("dim") != dim:
+        problems.append(f"embedder {manifest.get('embedder')} ({manifest.get('dim')}-d), configured {embedder_name} ({dim}-d)")
+    if manifest.get("dictionary") != dictionary:
+        problems.append("a different tokenizer dictionary")
+    if manifest.get("parser_version") != PARSER_VERSION:
+        problems.append(f"parser version {manifest.get('parser_version')} (now {PARSER_VERSION})")
+    if problems:
+        raise IndexMismatchError(
+            "the index was built with " + "; ".join(problems) + ". Rebuild it: govqa ingest --rebuild PATH..."
+        )
+
+
+def save_vectors(path: Path, vectors: np.ndarray) -> None:
+    np.save(path, np.ascontiguousarray(vectors, dtype=np.float32))
+
+
+def report_dict(report: Report) -> dict:
+    d = asdict(report)
+    d.pop("text")
+    d["aliases"] = list(report.aliases)
+    return d
