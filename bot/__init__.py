@@ -1,0 +1,1 @@
+"""govqa front ends: answers, config, the CLI, the HTTP API and the Telegram bot."""

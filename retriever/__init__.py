@@ -1,0 +1,1 @@
+"""Report files -> passages -> index -> hits."""
