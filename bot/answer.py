@@ -292,6 +292,8 @@ class AnswerComposer:
         if units and filters.years:
             have = sorted({r.year for r in units})
             return f"已收录的报告中没有{'、'.join(filters.orgs)}{'、'.join(map(str, filters.years))}年的报告（已收录该单位{'、'.join(map(str, have))}年的报告）"
+        if filters.orgs and not units:
+            return f"已收录的报告中没有{'、'.join(filters.orgs)}的报告"
         if filters.years:
             have = sorted({r.year for r in index.reports})
             return f"已收录的报告中没有{'、'.join(map(str, filters.years))}年的报告（已收录：{'、'.join(map(str, have)) or '无'}）"

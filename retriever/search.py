@@ -55,6 +55,31 @@ def match_units(question: str, reports: Iterable[Report]) -> tuple[list[Report],
     return [s[2] for s in kept], names
 
 
+_LEADING_UNIT = re.compile(
+    r"^([\u4e00-\u9fff]{1,20}?(?:街道办事处|委员会|办公室|管委会|工作部|检察院|法院|街道|公司|中心|局|署|委|办|厅|镇|乡))"
+    r"(?=\d|[^\u4e00-\u9fff]|今年|去年|全年|在|的|有|共|对|开展|组织|召开|出具|办理|收到|提供|发布|公开|聘请|获得|完成|举办)"
+)
+_FILLER = re.compile(r"那个|这个|哪个|的|那|这")
+
+
+def leading_unit(question: str) -> str | None:
+    """The unit a question opens with (财政局2023年…, 龙岗那个署…), if it opens with one."""
+    m = _LEADING_UNIT.match(unicodedata.normalize("NFKC", question).strip())
+    return m.group(1) if m else None
+
+
+def fuzzy_units(mention: str, reports: Iterable[Report]) -> list[Report]:
+    """Reports a colloquial unit mention plausibly means: same last character (署, 局 …) and at
+    least two more of its characters in the unit's name or region (龙岗那个署 -> 龙岗区…管理署)."""
+    core = _FILLER.sub("", mention)
+    out = []
+    for report in reports:
+        names = report.org + report.region + "".join(report.aliases)
+        if report.org.endswith(core[-1]) and sum(c in names for c in set(core[:-1])) >= min(2, len(set(core[:-1]))):
+            out.append(report)
+    return out
+
+
 def _minmax(x: np.ndarray) -> np.ndarray:
     if x.size == 0:
         return x
@@ -89,6 +114,11 @@ class HybridSearcher:
             names = orgs
         else:
             matched, names = match_units(question, self.index.reports)
+            mention = leading_unit(question)
+            if not matched and mention and mention not in GENERIC_ALIASES:
+                # the question opens with a unit no alias names: a colloquial name of an indexed
+                # unit, or a unit that is not indexed at all (then nothing is searched)
+                matched, names = fuzzy_units(mention, self.index.reports), [mention]
             names = tuple(names)
         return Filters(years=years, report_ids=tuple(dict.fromkeys(r.id for r in matched)), orgs=tuple(names))
 

@@ -1,0 +1,190 @@
+"""The `govqa` command."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from retriever.index import IndexBusyError, IndexDir, NoIndexError
+from retriever.ingest import IngestResult, collect_files, ingest
+from retriever.store import IndexMismatchError, report_dict
+
+from .config import ConfigError, load_config
+from .render import answer_text
+from .service import build_embedder, faiss_settings, open_service
+
+
+def _echo_json(data) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def with_config(func):
+    """--config FILE on every command; known failures become one clear line and exit code 2."""
+
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                  help="settings file (default: the bundled config.toml); GOVQA_<SECTION>__<KEY> overrides")
+    @functools.wraps(func)
+    def wrapper(config_path, **kwargs):
+        try:
+            config = load_config(config_path)
+            return func(config=config, **kwargs)
+        except (ConfigError, NoIndexError, IndexMismatchError, IndexBusyError, ValueError) as exc:
+            click.echo(f"govqa: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="govqa")
+def main() -> None:
+    """Ask questions of Chinese government annual reports; answers cite the report text."""
+
+
+def print_ingest(result: IngestResult) -> None:
+    for f in result.files:
+        if f.status == "failed":
+            click.echo(f"  FAILED     {f.path}: {f.error}")
+        else:
+            detail = f" ({f.error})" if f.error else ""
+            click.echo(f"  {f.status:<10} {Path(f.path).name}: {f.org} · {f.year}年 · {f.passages} passages{detail}")
+    click.echo(f"index {result.generation}: {result.reports} reports, {result.passages} passages "
+               f"({result.embedded} embedded now), {result.seconds:.1f}s; {len(result.failed)} failed")
+
+
+@main.command("ingest")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--index", "index_dir", default=None, help="index directory (default: index.dir from config)")
+@click.option("--prune", is_flag=True, help="remove reports whose files are gone")
+@click.option("--rebuild", is_flag=True, help="build from scratch, ignoring the current index")
+@click.option("--no-wait", is_flag=True, help="fail at once if another ingest is running")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@with_config
+def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json):
+    """Add report files or folders to the index (new, changed and, with --prune, removed ones)."""
+    embedder = build_embedder(config)
+    files, _ = collect_files(paths)
+    bar = None
+    if not as_json and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(files), unit="file", file=sys.stderr)
+    result = ingest(index_dir or config["index"]["dir"], paths, embedder, prune=prune, rebuild=rebuild,
+                    wait=not no_wait, keep_generations=int(config["index"]["keep_generations"]),
+                    faiss_settings=faiss_settings(config), progress=(lambda _: bar.update(1)) if bar else None)
+    if bar:
+        bar.close()
+    if as_json:
+        _echo_json({"generation": result.generation, "reports": result.reports, "passages": result.passages,
+                    "embedded": result.embedded, "seconds": round(result.seconds, 3),
+                    "files": [vars(f) for f in result.files]})
+    else:
+        print_ingest(result)
+    sys.exit(1 if result.failed else 0)
+
+
+@main.command("reports")
+@click.option("--index", "index_dir", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@with_config
+def reports_cmd(config, index_dir, as_json):
+    """List the indexed reports."""
+    service = open_service(config, index_dir)
+    counts = {}
+    for r in service.index.row_report:
+        counts[int(r)] = counts.get(int(r), 0) + 1
+    rows = [report_dict(r) | {"passages": counts.get(i, 0)} for i, r in enumerate(service.index.reports)]
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['id']}  {r['year']}  {r['org']}  ({'、'.join(r['aliases'][-3:])})  {r['passages']} passages  "
+                   f"{r['published'] or '-'}  {r['source']}")
+
+
+@main.command("search")
+@click.argument("question")
+@click.option("-k", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option("--year", type=int, multiple=True, help="only reports covering this year (repeatable)")
+@click.option("--org", multiple=True, help="only this unit (name or short name; repeatable)")
+@click.option("--mode", type=click.Choice(["hybrid", "lexical", "dense"]), default="hybrid", show_default=True)
+@click.option("--index", "index_dir", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@with_config
+def search_cmd(config, question, k, year, org, mode, index_dir, as_json):
+    """Ranked passages for a question, with source, unit, year and section."""
+    service = open_service(config, index_dir)
+    filters = service.searcher.parse_filters(question, years=year, orgs=org)
+    result = service.searcher.search(question, k=k, filters=filters, mode=mode)
+    rows = [{"rank": i + 1, "score": h.score, "ranks": h.ranks, "source": h.passage.source, "org": h.passage.org,
+             "year": h.passage.year, "section": h.passage.section, "text": h.passage.text,
+             "start": h.passage.start, "end": h.passage.end, "passage_id": h.passage.id} for i, h in enumerate(result.hits)]
+    if as_json:
+        _echo_json({"query": question, "filters": {"years": list(filters.years), "orgs": list(filters.orgs)},
+                    "reports_searched": len(result.reports), "hits": rows})
+        return
+    if not rows:
+        click.echo(f"no passages (searched {len(result.reports)} reports; filters: years {list(filters.years)}, units {list(filters.orgs)})")
+    for r in rows:
+        click.echo(f"{r['rank']}. [{r['score']:.3f}] {r['org']} {r['year']}年 · {r['source']} · {r['section']}")
+        click.echo(f"   {r['text']}")
+
+
+@main.command("ask")
+@click.argument("question")
+@click.option("--year", type=int, multiple=True)
+@click.option("--org", multiple=True)
+@click.option("--index", "index_dir", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@with_config
+def ask_cmd(config, question, year, org, index_dir, as_json):
+    """Answer a question with the report sentence it comes from."""
+    service = open_service(config, index_dir)
+    answer = service.composer.answer(question, years=year, orgs=org)
+    if as_json:
+        _echo_json(answer.to_dict())
+    else:
+        click.echo(answer_text(answer))
+
+
+def _eval_index_dir(config: dict, reports: Path) -> Path:
+    """A cached index per report folder and embedder, reused while the files are the same."""
+    files, _ = collect_files([reports])
+    digest = hashlib.sha256(config["embedder"]["name"].encode() + config["embedder"].get("model", "").encode())
+    for f in files:
+        digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    return Path(".govqa-cache") / f"eval-{digest.hexdigest()[:16]}"
+
+
+@main.command("eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--reports", "reports_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--index", "index_dir", default=None, help="use (or build) this index instead of a cached one")
+@click.option("--json", "as_json", is_flag=True)
+@with_config
+def eval_cmd(config, file, reports_dir, index_dir, as_json):
+    """Retrieval and answer figures on a question file."""
+    from .evaluate import evaluate, format_figures, load_questions
+
+    questions = load_questions(file)
+    embedder = build_embedder(config)
+    target = Path(index_dir) if index_dir else _eval_index_dir(config, Path(reports_dir))
+    if not IndexDir(target).current():
+        result = ingest(target, [reports_dir], embedder, faiss_settings=faiss_settings(config))
+        if result.failed and not as_json:
+            print_ingest(result)
+    service = open_service(config, target, embedder=embedder)
+    figures = evaluate(service, questions)
+    if as_json:
+        _echo_json(figures)
+    else:
+        click.echo(format_figures(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Wiring from config to the working parts: embedder, loaded index, searcher, answer composer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from embeddings import Embedder, make_embedder
+from retriever.index import FaissSettings, Index, IndexDir
+from retriever.search import HybridSearcher
+
+from .answer import AnswerComposer
+
+
+def build_embedder(config: dict) -> Embedder:
+    e = config["embedder"]
+    return make_embedder(e["name"], model=e.get("model", ""), dim=int(e.get("dim", 256)))
+
+
+def faiss_settings(config: dict) -> FaissSettings:
+    s = config["search"]
+    return FaissSettings(exact_max=s["faiss_exact_max"], hnsw_m=s["hnsw_m"],
+                         hnsw_ef_construction=s["hnsw_ef_construction"], hnsw_ef_search=s["hnsw_ef_search"])
+
+
+@dataclass
+class Service:
+    index: Index
+    searcher: HybridSearcher
+    composer: AnswerComposer
+
+    @property
+    def generation(self) -> str:
+        return self.index.generation
+
+
+def open_service(config: dict, index_dir: str | Path | None = None, embedder: Embedder | None = None) -> Service:
+    embedder = embedder or build_embedder(config)
+    root = IndexDir(index_dir or config["index"]["dir"])
+    index = Index(root.current_path(), embedder.name, embedder.dim)
+    searcher = HybridSearcher(index, embedder, alpha=float(config["search"]["alpha"]),
+                              candidates=int(config["search"]["candidates"]))
+    composer = AnswerComposer(searcher, top_k=int(config["answer"]["top_k"]),
+                              min_coverage=float(config["answer"]["min_coverage"]))
+    return Service(index, searcher, composer)
