@@ -95,7 +95,7 @@ _CONTENT_HINT = re.compile(r"(content|article|TRS_Editor|zoom|detail|text|main|w
 def read_html(data: bytes) -> str:
     """The page's main text, with its title line and the header lines (来源/发布时间) kept for the
     metadata extractor; menus, scripts and footers dropped."""
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
     html = _decode_html(data)
     tree = HTMLParser(html)
