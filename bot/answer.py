@@ -270,7 +270,7 @@ class AnswerComposer:
         body = body.strip().rstrip("，,。；;：:")
         citations = []
         seen = set()
-        for c, mark in zip(chosen if not same else [first], marks):
+        for c, mark in zip(chosen if not same else [first], marks, strict=True):
             key = (c.hit.passage.report_id, c.sent_start)
             if key in seen:
                 continue

@@ -27,7 +27,7 @@ def with_config(func):
     """--config FILE on every command; known failures become one clear line and exit code 2."""
 
     @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                  help="settings file (default: the bundled config.toml); GOVQA_<SECTION>__<KEY> overrides")
+                  help="settings file (default: ./config.toml); GOVQA_<SECTION>__<KEY> overrides")
     @functools.wraps(func)
     def wrapper(config_path, **kwargs):
         try:

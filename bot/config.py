@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+import tomllib
+
+DEFAULT_CONFIG = Path("config.toml")  # in the working directory; the built-in defaults below otherwise
 ENV_PREFIX = "GOVQA_"
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -34,11 +35,11 @@ def _parse_env_value(raw: str) -> Any:
 
 
 def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
-    """Defaults, then the TOML file (the bundled config.toml when no path is given and it exists),
+    """Defaults, then the TOML file (./config.toml when no path is given and it exists),
     then GOVQA_<SECTION>__<KEY> environment variables. Unknown sections or keys are errors."""
     environ = os.environ if environ is None else environ
     config = {section: dict(values) for section, values in DEFAULTS.items()}
-    file = Path(path) if path else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    file = Path(path) if path else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
     if path and not file.is_file():
         raise ConfigError(f"config file {file} does not exist")
     if file is not None:

@@ -16,7 +16,8 @@ class SentenceTransformerEmbedder:
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError("sentence-transformers is not installed: pip install 'govqa[st]'") from exc
         self._model = SentenceTransformer(model, device=device)
-        dim = self._model.get_sentence_embedding_dimension()
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = get_dim()
         if not dim:
             raise ValueError(f"model {model!r} does not report its embedding dimension")
         self.dim = int(dim)

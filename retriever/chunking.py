@@ -94,7 +94,8 @@ def chunk_report(report: Report, skip_title: bool = True) -> list[Passage]:
             continue
         first = False
         level = heading_level(line)
-        standalone = level and len(line) <= MAX_HEADING
+        # a heading line on its own, or a heading sentence that opens a paragraph of content
+        standalone = level and len(line) <= MAX_HEADING and len(_sentences(text, line_start, line_end)) == 1
         if not level and len(line) <= 30 and not _SENTENCE_END.search(line) and line.endswith(("：", ":")):
             continue  # an addressee line (区依法治区委员会：)
         if level:

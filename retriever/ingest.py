@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import tomllib
 
 from embeddings import Embedder
 
@@ -112,7 +112,7 @@ def parse_report(path: Path, overrides: dict | None = None) -> Report:
     for key, value in (overrides or {}).items():
         fields[key] = tuple(value) if key == "aliases" else value
     if not fields["year"]:
-        raise ReportReadError("no year found in the text; give it in reports.toml beside the file ([\"%s\"] year = 2023)" % path.name)
+        raise ReportReadError(f"no year found in the text; give it in reports.toml beside the file ([\"{path.name}\"] year = 2023)")
     if not fields["org"]:
         raise ReportReadError("no reporting unit found in the text; give it in reports.toml beside the file (org = \"…\")")
     report_id = hashlib.sha256(clean.text.encode("utf-8")).hexdigest()[:16]
@@ -209,7 +209,7 @@ def ingest(
         missing = [i for i, k in enumerate(keys) if k not in stored]
         if missing:
             new_vectors = embedder.embed_documents([embed_text(passages[i]) for i in missing])
-            for i, vec in zip(missing, new_vectors):
+            for i, vec in zip(missing, new_vectors, strict=True):
                 stored[keys[i]] = vec
         result.embedded = len(missing)
         vectors = np.stack([stored[k] for k in keys]) if keys else np.zeros((0, embedder.dim), np.float32)

@@ -57,10 +57,11 @@ def read_docx(path: Path) -> str:
     import zipfile
 
     from docx import Document
+    from docx.opc.exceptions import PackageNotFoundError
 
     try:
         doc = Document(str(path))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError) as exc:
         raise ReportReadError(f"not a readable .docx file ({exc.__class__.__name__})") from exc
     lines = [p.text for p in doc.paragraphs]
     for table in doc.tables:

@@ -185,7 +185,7 @@ class HybridSearcher:
         rows_out = [int(cand[i]) for i in order]
         passages = index.passages(rows_out)
         hits = []
-        for i, passage in zip(order, passages):
+        for i, passage in zip(order, passages, strict=True):
             row = int(cand[i])
             ranks = {name: rank[row] for name, rank in (("lexical", lex_rank), ("dense", dense_rank)) if row in rank}
             hits.append(Hit(passage=passage, score=round(float(fused[i]), 6), ranks=ranks))

