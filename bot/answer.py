@@ -132,13 +132,16 @@ class AnswerComposer:
         return got / total
 
     # ---- answering ---------------------------------------------------------------------------
-    def answer(self, question: str, years=(), orgs=(), top_k: int | None = None) -> Answer:
+    def answer(self, question: str, years=(), orgs=(), top_k: int | None = None, filters: Filters | None = None) -> Answer:
+        """Answer `question`; years and units come from the question unless given (or `filters`
+        is given whole, which skips parsing)."""
         question = (question or "").strip()
         if not question:
             raise ValueError("the question is empty")
         if len(question) > MAX_QUESTION_CHARS:
             raise ValueError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
-        filters = self.searcher.parse_filters(question, years=years, orgs=orgs)
+        if filters is None:
+            filters = self.searcher.parse_filters(question, years=years, orgs=orgs)
         if "报告" in question and _META_ASK.search(question):
             return self._answer_meta(question, filters)
         result = self.searcher.search(question, k=top_k or self.top_k, filters=filters)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import time
+import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import tomllib
 
 from embeddings import Embedder
 

@@ -90,7 +90,7 @@ def _minmax(x: np.ndarray) -> np.ndarray:
 
 
 class HybridSearcher:
-    def __init__(self, index: Index, embedder: Embedder, alpha: float = 0.3, candidates: int = 100):
+    def __init__(self, index: Index, embedder: Embedder, alpha: float = 0.4, candidates: int = 100):
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"search alpha (the dense share of the fused score) must be in [0, 1], got {alpha!r}")
         if candidates < 1:
