@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from retriever.index import IndexBusyError, IndexDir, NoIndexError
 from retriever.ingest import IngestResult, collect_files, ingest
@@ -95,10 +96,8 @@ def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json):
 def reports_cmd(config, index_dir, as_json):
     """List the indexed reports."""
     service = open_service(config, index_dir)
-    counts = {}
-    for r in service.index.row_report:
-        counts[int(r)] = counts.get(int(r), 0) + 1
-    rows = [report_dict(r) | {"passages": counts.get(i, 0)} for i, r in enumerate(service.index.reports)]
+    counts = np.bincount(service.index.row_report, minlength=len(service.index.reports))
+    rows = [report_dict(r) | {"passages": int(counts[i])} for i, r in enumerate(service.index.reports)]
     if as_json:
         _echo_json(rows)
         return

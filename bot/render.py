@@ -19,16 +19,9 @@ def citation_line(c: Citation) -> str:
 
 def answer_text(answer: Answer) -> str:
     lines = [answer.text]
-    if answer.citations:
-        lines.append("")
-        lines.append("出处：")
-        for c in answer.citations:
-            lines.append(citation_line(c))
-            lines.append(f"    {marked(c)}")
-    if answer.related:
-        lines.append("")
-        lines.append("可能相关：")
-        for c in answer.related:
-            lines.append(citation_line(c))
-            lines.append(f"    {c.excerpt}")
+    for heading, citations in (("出处：", answer.citations), ("可能相关：", answer.related)):
+        if citations:
+            lines += ["", heading]
+            for c in citations:  # related excerpts carry no mark, so they print as they are
+                lines += [citation_line(c), f"    {marked(c)}"]
     return "\n".join(lines)

@@ -95,7 +95,8 @@ def chunk_report(report: Report, skip_title: bool = True) -> list[Passage]:
         first = False
         level = heading_level(line)
         # a heading line on its own, or a heading sentence that opens a paragraph of content
-        standalone = level and len(line) <= MAX_HEADING and len(_sentences(text, line_start, line_end)) == 1
+        units = _sentences(text, line_start, line_end)
+        standalone = level and len(line) <= MAX_HEADING and len(units) == 1
         if not level and len(line) <= 30 and not _SENTENCE_END.search(line) and line.endswith(("：", ":")):
             continue  # an addressee line (区依法治区委员会：)
         if level:
@@ -111,7 +112,7 @@ def chunk_report(report: Report, skip_title: bool = True) -> list[Passage]:
             buffer_section = section
         elif sum(u.end - u.start for u in buffer) >= MIN_CHARS:
             flush()  # a paragraph boundary ends a passage that is long enough
-        for unit in _sentences(text, line_start, line_end):
+        for unit in units:
             size = buffer[-1].end - buffer[0].start if buffer else 0
             starts_item = bool(_ENUMERATION.match(text[unit.start : unit.end]))
             if buffer and (size + unit.end - unit.start > MAX_CHARS or (starts_item and size >= MIN_CHARS)):

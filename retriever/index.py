@@ -245,7 +245,8 @@ class Index:
         return self._con().execute("SELECT time, path, status, detail FROM ingest_log ORDER BY rowid").fetchall()
 
     def rows_of(self, report_ids) -> np.ndarray:
-        positions = [i for i, r in enumerate(self.reports) if r.id in set(report_ids)]
+        wanted = set(report_ids)
+        positions = [i for i, r in enumerate(self.reports) if r.id in wanted]
         return np.flatnonzero(np.isin(self.row_report, positions))
 
     def idf(self, token: str) -> float:
