@@ -98,28 +98,32 @@ def main() -> None:
     args = ap.parse_args()
     config = load_config(args.config)
     embedder = build_embedder(config)
-    alpha = float(config["search"]["alpha"])
-    out: dict = {"embedder": embedder.name, "alpha": alpha}
+    alpha, context = float(config["search"]["alpha"]), float(config["search"]["context"])
+    out: dict = {"embedder": embedder.name, "alpha": alpha, "context": context}
     with tempfile.TemporaryDirectory() as tmp:
         for level in ("sentence", "paragraph"):
             reports, passages, questions = load(Path(args.data), level)
             index = build(reports, passages, embedder, Path(tmp))
-            searcher = HybridSearcher(index, embedder, alpha=alpha)
+            searcher = HybridSearcher(index, embedder, alpha=alpha, context=context)
             row = {mode: measure(searcher, questions, mode) for mode in ("lexical", "dense", "hybrid")}
             if args.sweep:
                 row["sweep"] = {}
                 for a in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
-                    row["sweep"][str(a)] = measure(HybridSearcher(index, embedder, alpha=a), questions, "hybrid")
+                    row["sweep"][str(a)] = measure(HybridSearcher(index, embedder, alpha=a, context=context),
+                                                   questions, "hybrid")
+                for c in (0.0, 0.1, 0.2, 0.5):
+                    row["sweep"][f"context {c}"] = measure(HybridSearcher(index, embedder, alpha=alpha, context=c),
+                                                           questions, "hybrid")
             composer = AnswerComposer(searcher, top_k=int(config["answer"]["top_k"]),
                                       min_coverage=float(config["answer"]["min_coverage"]))
             row["answers"] = answer_span_rate(composer, questions)
             out[level] = row
-            print(f"\n{level} level ({len(passages)} candidates, {len(questions)} questions, alpha {alpha}):")
+            print(f"\n{level} level ({len(passages)} candidates, {len(questions)} questions, alpha {alpha}, context {context}):")
             print(f"  {'':10}{'MRR@10':>10}{'recall@5':>10}")
             for mode in ("lexical", "dense", "hybrid"):
                 print(f"  {mode:10}{row[mode]['mrr_at_10']:>10.3f}{row[mode]['recall_at_5']:>10.3f}")
             for a, m in row.get("sweep", {}).items():
-                print(f"  alpha {a:<4}{m['mrr_at_10']:>10.3f}{m['recall_at_5']:>10.3f}")
+                print(f"  {'alpha ' + a if a[0].isdigit() else a:<12}{m['mrr_at_10']:>10.3f}{m['recall_at_5']:>10.3f}")
             print(f"  answers: {row['answers']['answered']:.3f} answered, answer span in the lead for {row['answers']['span_in_lead']:.3f}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(out, ensure_ascii=False, indent=2), encoding="utf-8")

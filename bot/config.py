@@ -14,7 +14,7 @@ ENV_PREFIX = "GOVQA_"
 DEFAULTS: dict[str, dict[str, Any]] = {
     "index": {"dir": "data/index", "keep_generations": 3},
     "embedder": {"name": "use-multilingual", "model": "", "dim": 256},
-    "search": {"alpha": 0.4, "candidates": 100, "faiss_exact_max": 200000, "hnsw_m": 32,
+    "search": {"alpha": 0.4, "candidates": 100, "context": 0.3, "faiss_exact_max": 200000, "hnsw_m": 32,
                "hnsw_ef_construction": 80, "hnsw_ef_search": 96},
     "answer": {"top_k": 6, "min_coverage": 0.55},
     "api": {"host": "127.0.0.1", "port": 8000},

@@ -39,7 +39,8 @@ def open_service(config: dict, index_dir: str | Path | None = None, embedder: Em
     root = IndexDir(index_dir or config["index"]["dir"])
     index = Index(root.current_path(), embedder.name, embedder.dim)
     searcher = HybridSearcher(index, embedder, alpha=float(config["search"]["alpha"]),
-                              candidates=int(config["search"]["candidates"]))
+                              candidates=int(config["search"]["candidates"]),
+                              context=float(config["search"]["context"]))
     composer = AnswerComposer(searcher, top_k=int(config["answer"]["top_k"]),
                               min_coverage=float(config["answer"]["min_coverage"]))
     return Service(index, searcher, composer)

@@ -26,7 +26,7 @@ from .store import (
     write_manifest,
     write_store,
 )
-from .tokenize import dictionary_hash, get_tokenizer
+from .tokenize import BM25_B, BM25_K1, dictionary_hash, get_tokenizer
 from .types import Passage, Report
 
 GENERATIONS = "generations"
@@ -177,7 +177,7 @@ def build_generation(path: Path, reports: list[Report], passages: list[Passage],
         df.update(set(toks))
     (path / "df.json").write_text(json.dumps({"n": len(passages), "df": df}, ensure_ascii=False), encoding="utf-8")
     if passages:
-        bm25 = bm25s.BM25(k1=1.2, b=0.75)
+        bm25 = bm25s.BM25(k1=BM25_K1, b=BM25_B)
         bm25.index(corpus_tokens, show_progress=False)
         bm25.save(str(path / "bm25"), show_progress=False)
     kind = "flat" if len(passages) <= faiss_settings.exact_max else "hnsw"

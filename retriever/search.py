@@ -80,22 +80,26 @@ def fuzzy_units(mention: str, reports: Iterable[Report]) -> list[Report]:
     return out
 
 
-def _minmax(x: np.ndarray) -> np.ndarray:
-    if x.size == 0:
-        return x
-    lo, hi = float(x.min()), float(x.max())
+def _minmax(x: np.ndarray, over: np.ndarray) -> np.ndarray:
+    """Scale x so that its values at `over` span [0, 1] (other values may fall outside)."""
+    ref = x[over]
+    lo, hi = float(ref.min()), float(ref.max())
     if hi - lo < 1e-9:
         return np.where(x > 0, 1.0, 0.0).astype(np.float32)
     return ((x - lo) / (hi - lo)).astype(np.float32)
 
 
 class HybridSearcher:
-    def __init__(self, index: Index, embedder: Embedder, alpha: float = 0.4, candidates: int = 100):
+    def __init__(self, index: Index, embedder: Embedder, alpha: float = 0.4, candidates: int = 100,
+                 context: float = 0.3):
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"search alpha (the dense share of the fused score) must be in [0, 1], got {alpha!r}")
         if candidates < 1:
             raise ValueError(f"search candidates must be >= 1, got {candidates!r}")
+        if not 0.0 <= context <= 1.0:
+            raise ValueError(f"search context (the weight of a passage's best neighbour) must be in [0, 1], got {context!r}")
         self.index = index
+        self.context = float(context)
         self.embedder = embedder
         self.alpha = float(alpha)
         self.candidates = int(candidates)
@@ -172,13 +176,28 @@ class HybridSearcher:
         cand = np.unique(np.concatenate([lex_top, dense_top])).astype(np.int64)
         if cand.size == 0:
             return SearchResult(query, [], filters, reports)
-        lex_scores = lexical[cand]
+        # neighbours (the passages just before and after, in the same report) lend part of their
+        # score: a passage whose context matches the question is more likely the answer
+        near = np.unique(np.concatenate([cand - 1, cand, cand + 1]).clip(0, index.size - 1))
+        lex_scores = lexical[near]
         if query_vec is not None:
-            dense_scores = np.asarray(index.vectors[cand]) @ query_vec
+            dense_scores = np.asarray(index.vectors[near]) @ query_vec
         else:
-            dense_scores = np.zeros(cand.size, dtype=np.float32)
+            dense_scores = np.zeros(near.size, dtype=np.float32)
         alpha = {"hybrid": self.alpha, "lexical": 0.0, "dense": 1.0}[mode]
-        fused = (1 - alpha) * _minmax(lex_scores) + alpha * _minmax(dense_scores)
+        in_cand = np.isin(near, cand)
+        own = (1 - alpha) * _minmax(lex_scores, in_cand) + alpha * _minmax(dense_scores, in_cand)
+        at = np.searchsorted(near, cand)
+        fused = own[at]
+        if mode == "hybrid" and self.context > 0:
+            report = index.row_report
+            ctx = np.zeros(cand.size, dtype=np.float32)
+            for step in (-1, 1):
+                nb = cand + step
+                ok = (nb >= 0) & (nb < index.size)
+                ok[ok] &= report[nb[ok]] == report[cand[ok]]
+                ctx[ok] = np.maximum(ctx[ok], own[np.searchsorted(near, nb[ok])])
+            fused = fused + self.context * ctx
         order = np.lexsort((cand, -fused))[:k]
         lex_rank = {int(r): i + 1 for i, r in enumerate(lex_top)}
         dense_rank = {int(r): i + 1 for i, r in enumerate(dense_top)}

@@ -152,3 +152,38 @@ def test_leftovers_of_a_killed_build_are_cleaned_and_old_generations_pruned(tmp_
     names = sorted(p.name for p in root.generations.iterdir())
     assert names == [f"g{len(files):06d}", f"g{len(files) + 1:06d}"]
     assert root.current() == f"g{len(files) + 1:06d}"
+
+
+def test_a_passage_whose_neighbours_match_the_question_ranks_higher(tmp_path):
+    from retriever.index import FaissSettings, build_generation
+    from retriever.types import Passage, Report
+
+    texts = ["机关党建工作扎实推进。", "本年度组织开展专项培训。", "食堂卫生检查情况良好。",  # report a
+             "本年度组织开展专项培训。", "培训覆盖全体执法人员。", "无关的财务报销说明。"]  # report b
+    reports = [Report(id=r, source=f"{r}.txt", title=r, org=r, aliases=(), region="", year=2023, published=None,
+                      text="\n".join(texts[i * 3:i * 3 + 3])) for i, r in enumerate("ab")]
+    passages, offset = [], {"a": 0, "b": 0}
+    for i, t in enumerate(texts):
+        rid = "ab"[i // 3]
+        passages.append(Passage(id=f"p{i}", report_id=rid, section="", text=t, start=offset[rid],
+                                end=offset[rid] + len(t), org=rid, year=2023, source=f"{rid}.txt"))
+        offset[rid] += len(t) + 1
+    embedder = make_embedder("hashing", dim=64)
+    build_generation(tmp_path, reports, passages, embedder.embed_documents(texts), [p.id for p in passages], [],
+                     embedder.name, embedder.dim, FaissSettings())
+    index = Index(tmp_path, embedder.name, embedder.dim)
+    query = "执法人员专项培训"
+
+    def top(context, mode="hybrid"):
+        hits = HybridSearcher(index, embedder, context=context).search(query, k=6, filters=Filters(), mode=mode).hits
+        return [(h.passage.id, h.score) for h in hits]
+
+    # two identical sentences tie (the earlier row first) until context counts; then the one next
+    # to "培训覆盖全体执法人员" wins
+    without, with_context = [pid for pid, _ in top(0.0)], [pid for pid, _ in top(0.3)]
+    assert without.index("p1") < without.index("p3")
+    assert with_context.index("p3") < with_context.index("p1")
+    # single-retriever modes stay pure: context does not change them
+    assert top(0.0, "lexical") == top(0.3, "lexical")
+    with pytest.raises(ValueError, match="context"):
+        HybridSearcher(index, embedder, context=1.5)
