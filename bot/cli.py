@@ -151,6 +151,38 @@ def ask_cmd(config, question, year, org, index_dir, as_json):
         click.echo(answer_text(answer))
 
 
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@main.command("serve")
+@click.option("--host", default=None, help="address to listen on (default: api.host from config)")
+@click.option("--port", default=None, type=click.IntRange(0, 65535), help="port (default: api.port from config)")
+@click.option("--index", "index_dir", default=None)
+@click.option("--allow-no-auth", is_flag=True, help="listen beyond loopback even though no API keys are set")
+@with_config
+def serve_cmd(config, host, port, index_dir, allow_no_auth):
+    """Serve the answer API over HTTP (docs at /docs)."""
+    import logging
+
+    import uvicorn
+
+    from .api import ADMIN_KEYS_ENV, READ_KEYS_ENV, Keys, create_app
+    from .live import LiveService
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    host = host or config["api"]["host"]
+    port = int(config["api"]["port"] if port is None else port)
+    keys = Keys.from_environ()
+    if not keys.enabled:
+        if host not in _LOOPBACK and not allow_no_auth:
+            raise click.UsageError(f"no API keys are set ({READ_KEYS_ENV}, {ADMIN_KEYS_ENV}): refusing to listen on "
+                                   f"{host}; set keys, listen on 127.0.0.1, or pass --allow-no-auth")
+        click.echo(f"govqa: no API keys set ({READ_KEYS_ENV}, {ADMIN_KEYS_ENV}): every caller that can reach "
+                   f"{host}:{port} may read and change the index", err=True)
+    live = LiveService(config, index_dir, poll_seconds=float(config["api"]["reload_seconds"]))
+    uvicorn.run(create_app(config, live, keys), host=host, port=port, log_level="info")
+
+
 def _eval_index_dir(config: dict, reports: Path) -> Path:
     """A cached index per report folder and embedder, reused while the files are the same."""
     files, _ = collect_files([reports])

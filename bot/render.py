@@ -25,3 +25,15 @@ def answer_text(answer: Answer) -> str:
             for c in citations:  # related excerpts carry no mark, so they print as they are
                 lines += [citation_line(c), f"    {marked(c)}"]
     return "\n".join(lines)
+
+
+def chat_text(answer: Answer) -> str:
+    """For chat clients (the OpenAI-compatible endpoint): the lead with [n] markers, then the sources."""
+    markers = "".join(f"[{c.n}]" for c in answer.citations)
+    lines = [f"{answer.text} {markers}".rstrip()]
+    for heading, citations in (("来源：", answer.citations), ("可能相关：", answer.related)):
+        if citations:
+            lines += ["", heading]
+            for c in citations:
+                lines += [citation_line(c), f"> {marked(c)}"]
+    return "\n".join(lines)

@@ -110,13 +110,15 @@ def parse_report(path: Path, overrides: dict | None = None) -> Report:
     meta = extract_metadata(clean)
     fields = {k: getattr(meta, k) for k in _OVERRIDABLE}
     for key, value in (overrides or {}).items():
-        fields[key] = tuple(value) if key == "aliases" else value
+        if key in _OVERRIDABLE:
+            fields[key] = tuple(value) if key == "aliases" else value
     if not fields["year"]:
         raise ReportReadError(f"no year found in the text; give it in reports.toml beside the file ([\"{path.name}\"] year = 2023)")
     if not fields["org"]:
         raise ReportReadError("no reporting unit found in the text; give it in reports.toml beside the file (org = \"…\")")
     report_id = hashlib.sha256(clean.text.encode("utf-8")).hexdigest()[:16]
-    return Report(id=report_id, source=path.name, path=str(path.resolve()), text=clean.text, **fields)
+    source = (overrides or {}).get("source") or path.name
+    return Report(id=report_id, source=source, path=str(path.resolve()), text=clean.text, **fields)
 
 
 def _vec_key(embedder_name: str, text: str) -> str:
@@ -139,8 +141,12 @@ def ingest(
     keep_generations: int = 3,
     faiss_settings: FaissSettings | None = None,
     manifest: dict[str, dict] | None = None,
+    remove: Iterable[str] = (),
     progress: Callable[[str], None] | None = None,
 ) -> IngestResult:
+    """Index the report files under `paths` into a new generation of `index_dir`. `manifest` adds
+    per-file-name fields (as reports.toml does, plus `source`, the name to show); `remove` drops
+    reports by id (an unknown id is a KeyError, raised before anything is written)."""
     started = time.perf_counter()
     root = IndexDir(index_dir)
     result = IngestResult()
@@ -150,6 +156,13 @@ def ingest(
         if root.current() and not rebuild:
             old = Index(root.current_path(), embedder.name, embedder.dim)
         reports: dict[str, Report] = {r.id: r for r in (old.reports if old else [])}
+        remove = list(dict.fromkeys(remove))
+        unknown = [rid for rid in remove if rid not in reports]
+        if unknown:
+            raise KeyError(f"no indexed report has the id {', '.join(unknown)}")
+        for rid in remove:
+            gone = reports.pop(rid)
+            result.files.append(FileResult(gone.path or gone.source, "removed", gone.id, gone.org, gone.year))
         old_passages = old.all_passages() if old else []
         by_path = {r.path: r for r in reports.values()}
         files, problems = collect_files(paths)

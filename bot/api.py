@@ -1,0 +1,642 @@
+"""The answer API (FastAPI): the same answers as the CLI over HTTP, report upload and removal, an
+OpenAI-compatible chat endpoint, health and readiness. Errors are application/problem+json."""
+
+
+import functools
+import hashlib
+import hmac
+import json
+import logging
+import math
+import os
+import re
+import threading
+import time
+import unicodedata
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Annotated, Any, Literal
+
+import anyio
+import anyio.to_thread
+import numpy as np
+from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, Field, field_validator
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from retriever.ingest import ingest
+from retriever.readers import SUPPORTED_SUFFIXES
+from retriever.store import report_dict
+
+from .answer import MAX_QUESTION_CHARS, Answer
+from .live import LiveService, NotReadyError
+from .render import chat_text
+from .service import faiss_settings
+
+log = logging.getLogger("govqa.api")
+
+PROBLEM = "application/problem+json"
+READ_KEYS_ENV = "GOVQA_API_KEYS"
+ADMIN_KEYS_ENV = "GOVQA_ADMIN_KEYS"
+MODEL_ID = "govqa"
+UPLOADS = "uploads"  # inside the index directory
+
+
+# ---------------------------------------------------------------- errors
+
+
+class Problem(HTTPException):
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any):
+        super().__init__(status_code=status, detail=detail, headers=headers)
+        self.extra = extra
+
+
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+           409: "Conflict", 413: "Content too large", 415: "Unsupported media type", 422: "Unprocessable content",
+           429: "Too many requests", 500: "Internal server error", 503: "Service unavailable"}
+
+
+def problem_body(status: int, detail: str, **extra: Any) -> dict:
+    return {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status, "detail": detail, **extra}
+
+
+def problem_response(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse(problem_body(status, detail, **extra), status_code=status, headers=headers, media_type=PROBLEM)
+
+
+class BodyLimit:
+    """Rejects request bodies over the limit with 413, by Content-Length or while streaming in.
+    Uploads (POST /v1/reports) get their own, larger limit."""
+
+    def __init__(self, app: ASGIApp, max_body: int, max_upload: int):
+        self.app, self.max_body, self.max_upload = app, max_body, max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_upload if scope["path"].rstrip("/") == "/v1/reports" else self.max_body
+        detail = f"the request body is larger than {limit} bytes"
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await problem_response(413, detail)(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        class TooLarge(Exception):
+            pass
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise TooLarge
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except TooLarge:
+            if not started:
+                await problem_response(413, detail)(scope, receive, send)
+
+
+# ---------------------------------------------------------------- access
+
+
+@dataclass(frozen=True)
+class Caller:
+    identity: str
+    admin: bool
+
+
+class Keys:
+    """API keys from the environment: GOVQA_API_KEYS (read) and GOVQA_ADMIN_KEYS (read and
+    change the index), comma-separated. With none set, everyone is admin (loopback use)."""
+
+    def __init__(self, read: list[str], admin: list[str]):
+        self.read = [k.encode() for k in read]
+        self.admin = [k.encode() for k in admin]
+
+    @classmethod
+    def from_environ(cls, environ=None) -> "Keys":
+        environ = os.environ if environ is None else environ
+
+        def split(name: str) -> list[str]:
+            return [k.strip() for k in environ.get(name, "").split(",") if k.strip()]
+
+        return cls(split(READ_KEYS_ENV), split(ADMIN_KEYS_ENV))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.read or self.admin)
+
+    @staticmethod
+    def _matches(key: bytes, keys: list[bytes]) -> bool:
+        found = False
+        for k in keys:  # every key compared, in constant time each: no early exit to time
+            found |= hmac.compare_digest(key, k)
+        return found
+
+    def role(self, key: str) -> str | None:
+        raw = key.encode()
+        if self._matches(raw, self.admin):
+            return "admin"
+        if self._matches(raw, self.read):
+            return "read"
+        return None
+
+
+def _presented_key(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+class RateLimiter:
+    """A token bucket per caller: `rate` requests a second on average, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = float(rate), int(burst)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, identity: str) -> float:
+        """0 when allowed, else the seconds until a request would be."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(identity, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens >= 1:
+                self._buckets[identity] = (tokens - 1, now)
+                return 0.0
+            self._buckets[identity] = (tokens, now)
+            return (1 - tokens) / self.rate
+
+
+# ---------------------------------------------------------------- models
+
+
+class CitationOut(BaseModel):
+    n: int
+    source: str
+    title: str
+    org: str
+    year: int
+    section: str
+    excerpt: str = Field(description="the exact report text")
+    start: int = Field(description="offset of the excerpt in the report text")
+    end: int
+    score: float
+    mark: list[int] | None = Field(None, description="the answering clause, as [start, end) within the excerpt")
+
+
+class Searched(BaseModel):
+    years: list[int]
+    orgs: list[str]
+    reports: int
+
+
+class AnswerRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, examples=["重点区域署2023年出具了多少份法律意见书？"])
+    year: int | list[int] | None = Field(None, description="only reports covering this year (or these years)")
+    org: str | list[str] | None = Field(None, description="only this unit (name or short name), or these")
+    top_k: int | None = Field(None, ge=1, le=20)
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the question is empty")
+        return v
+
+    @field_validator("year")
+    @classmethod
+    def _years(cls, v):
+        for y in [v] if isinstance(v, int) else v or []:
+            if not 1949 <= y <= 2100:
+                raise ValueError(f"{y} is not a report year")
+        return v
+
+
+class AnswerOut(BaseModel):
+    question: str
+    answer: str
+    found: bool
+    citations: list[CitationOut]
+    related: list[CitationOut] = Field(description="nearest excerpts when the reports do not state the answer")
+    searched: Searched
+    generation: str = Field(description="the index generation that answered")
+    took_ms: float
+
+
+class HitOut(BaseModel):
+    rank: int
+    score: float
+    passage_id: str
+    report_id: str
+    source: str
+    org: str
+    year: int
+    section: str
+    text: str
+    start: int
+    end: int
+
+
+class SearchOut(BaseModel):
+    query: str
+    years: list[int]
+    orgs: list[str]
+    reports_searched: int
+    hits: list[HitOut]
+    generation: str
+    took_ms: float
+
+
+class ReportOut(BaseModel):
+    id: str
+    source: str
+    title: str
+    org: str
+    aliases: list[str]
+    region: str
+    year: int
+    published: str | None
+    passages: int
+
+
+class ReportsOut(BaseModel):
+    generation: str
+    reports: list[ReportOut]
+
+
+class FileOut(BaseModel):
+    file: str
+    status: str = Field(description="added, updated, unchanged, duplicate, removed or failed")
+    report_id: str
+    org: str
+    year: int | None
+    passages: int
+    error: str
+
+
+class IngestOut(BaseModel):
+    generation: str | None
+    reports: int
+    passages: int
+    files: list[FileOut]
+    seconds: float
+
+
+class ChatMessage(BaseModel):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    model: str = MODEL_ID
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    model_config = {"extra": "allow"}  # temperature, max_tokens … are accepted and ignored
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: dict[str, str]
+    finish_reason: str
+
+
+class ChatOut(BaseModel):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: dict[str, int]
+    citations: list[CitationOut] = Field(description="the structured citations behind the [n] markers")
+    govqa: AnswerOut
+
+
+class ModelOut(BaseModel):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelsOut(BaseModel):
+    object: Literal["list"]
+    data: list[ModelOut]
+
+
+# ---------------------------------------------------------------- app
+
+
+def _as_tuple(v) -> tuple:
+    if v is None:
+        return ()
+    return tuple(v) if isinstance(v, list) else (v,)
+
+
+def _answer_out(answer: Answer, generation: str, took: float) -> dict:
+    d = answer.to_dict()
+    d.pop("why", None)
+    return d | {"generation": generation, "took_ms": round(took * 1000, 2)}
+
+
+def safe_name(name: str | None) -> str:
+    """An uploaded file's name for display only: the last path part, printable, at most 120 chars."""
+    base = PurePath((name or "").replace("\\", "/")).name
+    base = "".join(c for c in unicodedata.normalize("NFC", base) if c.isprintable()).strip()
+    return base[-120:] or "upload"
+
+
+def create_app(config: dict, live: LiveService, keys: Keys | None = None) -> FastAPI:
+    api = config["api"]
+    keys = keys or Keys.from_environ()
+    limiter = RateLimiter(float(api["rate_per_second"]), int(api["burst"]))
+    index_root = live.root.root
+    started_at = int(time.time())
+
+    # Retrieval is CPU work under the GIL: as many threads as cores do it, the others queue. (The
+    # default pool of 40 threads lost a quarter of the throughput to contention at 16 clients.)
+    compute: dict[str, anyio.CapacityLimiter] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        compute["limiter"] = anyio.CapacityLimiter(os.cpu_count() or 2)
+        live.start()
+        try:
+            yield
+        finally:
+            live.stop()
+
+    async def off_loop(fn, *args, **kwargs):
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=compute["limiter"])
+
+    app = FastAPIOffline(
+        title="govqa", version=_version(), lifespan=lifespan,
+        description="Answers from Chinese government annual reports (法治政府建设年度报告), each with the report "
+                    "sentence it comes from. Send an API key as `X-API-Key` or `Authorization: Bearer` when the "
+                    "server has keys configured.",
+    )
+    app.add_middleware(BodyLimit, max_body=int(api["max_body_bytes"]), max_upload=int(api["max_upload_bytes"]))
+
+    @app.exception_handler(HTTPException)
+    async def _http_problem(request: Request, exc: HTTPException):
+        return problem_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None),
+                                **getattr(exc, "extra", {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()]
+        detail = "; ".join(f"{'.'.join(e['loc'][1:]) or e['loc'][0] if e['loc'] else 'body'}: {e['msg']}" for e in errors)
+        return problem_response(422, detail or "invalid request", errors=errors)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "internal error; the server log has the details")
+
+    async def caller(request: Request) -> Caller:
+        client = request.client.host if request.client else "unknown"
+        if not keys.enabled:
+            who = Caller(f"ip:{client}", admin=True)
+        else:
+            key = _presented_key(request)
+            role = keys.role(key) if key else None
+            if role is None:
+                raise Problem(401, "an API key is required (X-API-Key or Authorization: Bearer)" if not key
+                              else "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
+            who = Caller("key:" + hashlib.sha256(key.encode()).hexdigest()[:16], admin=role == "admin")
+        wait = limiter.take(who.identity)
+        if wait:
+            raise Problem(429, f"rate limit of {limiter.rate:g} requests a second (bursts of {limiter.burst}) exceeded",
+                          headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        return who
+
+    async def admin(who: Annotated[Caller, Depends(caller)]) -> Caller:
+        if not who.admin:
+            raise Problem(403, "this needs an admin key (GOVQA_ADMIN_KEYS)")
+        return who
+
+    def service():
+        try:
+            return live.get()
+        except NotReadyError as exc:
+            raise Problem(503, f"the index is not ready: {exc}", headers={"Retry-After": "2"}) from exc
+
+    Reader = Annotated[Caller, Depends(caller)]
+    Admin = Annotated[Caller, Depends(admin)]
+
+    @app.get("/healthz", tags=["health"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Ready to answer: the index is loaded",
+             responses={503: {"description": "not ready (no index yet, or still loading)"}})
+    async def readyz() -> dict[str, Any]:
+        s = service()
+        return {"status": "ready", "generation": s.generation, "reports": len(s.index.reports), "passages": s.index.size}
+
+    @app.post("/v1/answer", response_model=AnswerOut, tags=["answers"],
+              summary="Answer a question with the report sentences it comes from")
+    async def answer(body: AnswerRequest, who: Reader) -> dict:
+        t = time.perf_counter()
+        s = service()
+        try:
+            a = await off_loop(s.composer.answer, body.question, years=_as_tuple(body.year), orgs=_as_tuple(body.org),
+                               top_k=body.top_k)
+        except ValueError as exc:
+            raise Problem(422, str(exc)) from exc
+        return _answer_out(a, s.generation, time.perf_counter() - t)
+
+    @app.get("/v1/search", response_model=SearchOut, tags=["answers"], summary="Ranked passages for a query")
+    async def search(who: Reader, q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS)],
+               k: Annotated[int, Query(ge=1, le=100)] = 10,
+               year: Annotated[list[int], Query(description="repeatable")] = [],  # noqa: B006
+               org: Annotated[list[Annotated[str, Query(max_length=100)]], Query(description="repeatable")] = [],  # noqa: B006
+               mode: Literal["hybrid", "lexical", "dense"] = "hybrid") -> dict:
+        t = time.perf_counter()
+        if not q.strip():
+            raise Problem(422, "q: the query is empty")
+        s = service()
+        filters = s.searcher.parse_filters(q, years=year, orgs=org)
+        result = await off_loop(s.searcher.search, q, k=k, filters=filters, mode=mode)
+        hits = [{"rank": i + 1, "score": h.score, "passage_id": h.passage.id, "report_id": h.passage.report_id,
+                 "source": h.passage.source, "org": h.passage.org, "year": h.passage.year, "section": h.passage.section,
+                 "text": h.passage.text, "start": h.passage.start, "end": h.passage.end} for i, h in enumerate(result.hits)]
+        return {"query": q, "years": list(filters.years), "orgs": list(filters.orgs), "reports_searched": len(result.reports),
+                "hits": hits, "generation": s.generation, "took_ms": round((time.perf_counter() - t) * 1000, 2)}
+
+    @app.get("/v1/reports", response_model=ReportsOut, tags=["reports"], summary="The indexed reports")
+    def reports(who: Reader) -> dict:
+        s = service()
+        counts = np.bincount(s.index.row_report, minlength=len(s.index.reports))
+        rows = []
+        for i, r in enumerate(s.index.reports):
+            d = report_dict(r)
+            d.pop("path", None)  # server paths stay on the server
+            rows.append(d | {"passages": int(counts[i])})
+        return {"generation": s.generation, "reports": rows}
+
+    def _ingest_out(result, shown: dict[str, str]) -> dict:
+        files = [{"file": shown.get(f.path, Path(f.path).name), "status": f.status, "report_id": f.report_id,
+                  "org": f.org, "year": f.year, "passages": f.passages, "error": f.error} for f in result.files]
+        return {"generation": result.generation, "reports": result.reports, "passages": result.passages,
+                "files": files, "seconds": round(result.seconds, 3)}
+
+    def _run_ingest(**kwargs):
+        result = ingest(index_root, embedder=live.embedder, keep_generations=int(config["index"]["keep_generations"]),
+                        faiss_settings=faiss_settings(config), **kwargs)
+        live.reload()
+        return result
+
+    @app.post("/v1/reports", response_model=IngestOut, tags=["reports"],
+              summary="Upload report files (txt, docx, pdf, html) and index them (admin)",
+              responses={413: {"description": "upload too large"}, 415: {"description": "not a report file type"},
+                         422: {"description": "no file could be read"}})
+    def upload(who: Admin, files: Annotated[list[UploadFile], File(description="one or more report files")]) -> dict:
+        if len(files) > int(api["max_files"]):
+            raise Problem(413, f"at most {api['max_files']} files per upload")
+        bad = [safe_name(f.filename) for f in files if PurePath(safe_name(f.filename)).suffix.lower() not in SUPPORTED_SUFFIXES]
+        if bad:
+            raise Problem(415, f"{', '.join(bad)}: not a report file type (accepted: {', '.join(SUPPORTED_SUFFIXES)})")
+        folder = Path(index_root) / UPLOADS
+        folder.mkdir(parents=True, exist_ok=True)
+        stored, shown, manifest = [], {}, {}
+        for f in files:
+            name = safe_name(f.filename)
+            data = f.file.read()
+            # the stored name is the content hash: the client's file name never becomes a path
+            target = folder / (hashlib.sha256(data).hexdigest()[:24] + PurePath(name).suffix.lower())
+            if not target.exists():
+                tmp = folder / f".{uuid.uuid4().hex}.part"
+                tmp.write_bytes(data)
+                os.replace(tmp, target)
+            stored.append(target)
+            shown[str(target)] = name
+            manifest[target.name] = {"source": name}
+        result = _run_ingest(paths=stored, manifest=manifest)
+        out = _ingest_out(result, shown)
+        if result.failed and len(result.failed) == len(result.files):
+            for f in result.failed:
+                Path(f.path).unlink(missing_ok=True)
+            raise Problem(422, "; ".join(f"{shown.get(f.path, '?')}: {f.error}" for f in result.failed), files=out["files"])
+        for f in result.failed:
+            Path(f.path).unlink(missing_ok=True)
+        return out
+
+    @app.delete("/v1/reports/{report_id}", response_model=IngestOut, tags=["reports"],
+                summary="Remove one report from the index (admin)", responses={404: {"description": "no such report"}})
+    def delete_report(who: Admin, report_id: str) -> dict:
+        if not re.fullmatch(r"[0-9a-f]{16}", report_id):
+            raise Problem(404, f"no indexed report has the id {report_id!r}")
+        try:
+            result = _run_ingest(paths=[], remove=[report_id])
+        except KeyError as exc:
+            raise Problem(404, str(exc.args[0])) from exc
+        for f in result.files:
+            path = Path(f.path)
+            if f.status == "removed" and path.parent == Path(index_root) / UPLOADS:
+                path.unlink(missing_ok=True)
+        return _ingest_out(result, {})
+
+    @app.post("/v1/index/reload", tags=["reports"], summary="Switch to the newest index generation now (admin)")
+    def reload(who: Admin) -> dict[str, Any]:
+        generation = live.reload()
+        if generation is None:
+            raise Problem(503, f"the index is not ready: {live.problem}", headers={"Retry-After": "2"})
+        return {"generation": generation}
+
+    @app.get("/v1/models", response_model=ModelsOut, tags=["openai"], summary="OpenAI-compatible model list")
+    async def models(who: Reader) -> dict:
+        return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": started_at, "owned_by": "govqa"}]}
+
+    @app.post("/v1/chat/completions", response_model=ChatOut, tags=["openai"],
+              summary="OpenAI-compatible chat: the last user message is the question",
+              responses={200: {"content": {"text/event-stream": {}}, "description": "with stream: true, server-sent events"}})
+    async def chat(body: ChatRequest, who: Reader):
+        question = _last_user_text(body.messages)
+        t = time.perf_counter()
+        s = service()
+        try:
+            a = await off_loop(s.composer.answer, question)
+        except ValueError as exc:
+            raise Problem(422, str(exc)) from exc
+        content = chat_text(a)
+        out = _answer_out(a, s.generation, time.perf_counter() - t)
+        cid, created = "chatcmpl-" + uuid.uuid4().hex[:24], int(time.time())
+        if not body.stream:
+            prompt_tokens = sum(len(_text_of(m.content)) for m in body.messages)
+            return {"id": cid, "object": "chat.completion", "created": created, "model": MODEL_ID,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(content),
+                              "total_tokens": prompt_tokens + len(content)},
+                    "citations": out["citations"], "govqa": out}
+
+        def events():
+            def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+                data = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+                return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+            yield chunk({"role": "assistant", "content": ""})
+            for piece in re.split(r"(?<=\n)", content):
+                if piece:
+                    yield chunk({"content": piece})
+            yield chunk({}, "stop", citations=out["citations"], govqa=out)
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    return app
+
+
+def _text_of(content) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type") == "text")
+
+
+def _last_user_text(messages: list[ChatMessage]) -> str:
+    for m in reversed(messages):
+        if m.role == "user":
+            text = _text_of(m.content).strip()
+            if not text:
+                raise Problem(422, "messages: the last user message has no text")
+            if len(text) > MAX_QUESTION_CHARS:
+                raise Problem(422, f"messages: the question is longer than {MAX_QUESTION_CHARS} characters")
+            return text
+    raise Problem(422, "messages: there is no user message")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("govqa")
+    except PackageNotFoundError:
+        return "0"
