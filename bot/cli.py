@@ -65,10 +65,20 @@ def print_ingest(result: IngestResult) -> None:
 @click.option("--rebuild", is_flag=True, help="build from scratch, ignoring the current index")
 @click.option("--no-wait", is_flag=True, help="fail at once if another ingest is running")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@click.option("--watch", is_flag=True, help="keep running: ingest again whenever files under PATHS change "
+              "(after index.watch_quiet_seconds of quiet); deleted files are pruned")
 @with_config
-def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json):
+def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json, watch):
     """Add report files or folders to the index (new, changed and, with --prune, removed ones)."""
     embedder = build_embedder(config)
+    if watch:
+        from retriever.watch import watch_and_ingest
+
+        click.echo(f"watching {', '.join(paths)} (Ctrl-C stops)", err=True)
+        watch_and_ingest(index_dir or config["index"]["dir"], list(paths), embedder,
+                         quiet_seconds=float(config["index"]["watch_quiet_seconds"]), on_result=print_ingest,
+                         keep_generations=int(config["index"]["keep_generations"]), faiss_settings=faiss_settings(config))
+        return
     files, _ = collect_files(paths)
     bar = None
     if not as_json and sys.stderr.isatty():
@@ -159,8 +169,10 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 @click.option("--port", default=None, type=click.IntRange(0, 65535), help="port (default: api.port from config)")
 @click.option("--index", "index_dir", default=None)
 @click.option("--allow-no-auth", is_flag=True, help="listen beyond loopback even though no API keys are set")
+@click.option("--watch", "watch_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="also ingest this folder whenever its files change (repeatable)")
 @with_config
-def serve_cmd(config, host, port, index_dir, allow_no_auth):
+def serve_cmd(config, host, port, index_dir, allow_no_auth, watch_dirs):
     """Serve the answer API over HTTP (docs at /docs)."""
     import logging
 
@@ -180,6 +192,19 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth):
         click.echo(f"govqa: no API keys set ({READ_KEYS_ENV}, {ADMIN_KEYS_ENV}): every caller that can reach "
                    f"{host}:{port} may read and change the index", err=True)
     live = LiveService(config, index_dir, poll_seconds=float(config["api"]["reload_seconds"]))
+    if watch_dirs:
+        import threading
+
+        from retriever.watch import watch_and_ingest
+
+        def watcher():
+            watch_and_ingest(live.root.root, list(watch_dirs), live.embedder,
+                             quiet_seconds=float(config["index"]["watch_quiet_seconds"]),
+                             on_result=lambda result: (print_ingest(result), live.reload()),
+                             keep_generations=int(config["index"]["keep_generations"]),
+                             faiss_settings=faiss_settings(config))
+
+        threading.Thread(target=watcher, name="govqa-watch", daemon=True).start()
     uvicorn.run(create_app(config, live, keys), host=host, port=port, log_level="info")
 
 

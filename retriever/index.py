@@ -11,6 +11,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,21 @@ class FaissSettings:
 def index_header(report: Report, section: str) -> str:
     """The contextual header each passage is indexed with (never displayed)."""
     return f"【{report.org}】【{' '.join(report.aliases[:6])}】【{report.year}年】【{section}】"
+
+
+FAULT_ENV = "GOVQA_FAULT_PAUSE"
+
+
+def checkpoint(stage: str) -> None:
+    """For crash tests: with GOVQA_FAULT_PAUSE=<stage>:<marker file> set, an ingest reaching
+    `stage` writes the marker and waits there (to be killed). Stages, in order: parsed, embedded,
+    staged, renamed, published."""
+    spec = os.environ.get(FAULT_ENV, "")
+    want, _, marker = spec.partition(":")
+    if spec and want == stage:
+        Path(marker).write_text(stage, encoding="utf-8")
+        while True:
+            time.sleep(3600)
 
 
 class IndexDir:
@@ -119,6 +135,7 @@ class IndexDir:
         final = self.generations / name
         os.rename(staged, final)
         _fsync_dir(self.generations)
+        checkpoint("renamed")
         tmp = self.root / f".{CURRENT}.tmp"
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(name + "\n")
@@ -137,6 +154,10 @@ class IndexDir:
                     shutil.rmtree(p, ignore_errors=True)
                     removed.append(p.name)
         current = self.current()
+        if current:  # built and renamed, but the pointer never switched: never served, never will be
+            for name in [n for n in self._names() if n > current]:
+                shutil.rmtree(self.generations / name, ignore_errors=True)
+                removed.append(name)
         names = [n for n in self._names() if n != current]
         for name in names[: max(0, len(names) - max(keep - 1, 0))]:
             shutil.rmtree(self.generations / name, ignore_errors=True)

@@ -17,7 +17,7 @@ from embeddings import Embedder
 
 from .chunking import chunk_report
 from .clean import clean_text
-from .index import FaissSettings, Index, IndexDir, build_generation
+from .index import FaissSettings, Index, IndexDir, build_generation, checkpoint
 from .metadata import extract_metadata
 from .readers import SUPPORTED_SUFFIXES, ReportReadError, read_file
 from .types import Passage, Report
@@ -208,6 +208,7 @@ def ingest(
                     del reports[report.id]
                     result.files.append(FileResult(report.path, "removed", report.id, report.org, report.year))
 
+        checkpoint("parsed")
         changed = {r.id for r in new_reports}
         kept = [p for p in old_passages if p.report_id in reports and p.report_id not in changed]
         fresh = [p for r in new_reports for p in chunk_report(r)]
@@ -225,6 +226,7 @@ def ingest(
             for i, vec in zip(missing, new_vectors, strict=True):
                 stored[keys[i]] = vec
         result.embedded = len(missing)
+        checkpoint("embedded")
         vectors = np.stack([stored[k] for k in keys]) if keys else np.zeros((0, embedder.dim), np.float32)
         counts: dict[str, int] = {}
         for p in passages:
@@ -244,7 +246,9 @@ def ingest(
             staged = root.staging(name)
             build_generation(staged, final_reports, final_passages, vectors, keys, log, embedder.name,
                              embedder.dim, faiss_settings or FaissSettings())
+            checkpoint("staged")
             root.publish(name, staged)
+            checkpoint("published")
             root.cleanup(keep_generations)
             result.generation = name
         else:
