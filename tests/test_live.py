@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from bot.service import open_service
 from retriever.index import FAULT_ENV, IndexDir
@@ -122,7 +121,7 @@ def test_sigkill_at_every_stage_of_an_ingest_leaves_the_served_index_intact(real
                                 env=_env(**{FAULT_ENV: f"{stage}:{marker}"}),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            _wait_for(lambda: marker.exists() or proc.poll() is not None, 60, f"the ingest to reach {stage}")
+            _wait_for(lambda m=marker, p=proc: m.exists() or p.poll() is not None, 60, f"the ingest to reach {stage}")
             assert marker.exists(), proc.stderr.read().decode()[-2000:]
         finally:
             proc.send_signal(signal.SIGKILL)
