@@ -14,7 +14,8 @@ import numpy as np
 from .types import Passage, Report
 
 PARSER_VERSION = "1"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+TOKEN_SEP = "\x1f"  # joins a passage's BM25 tokens in the passages.tokens column
 
 _SCHEMA = """
 CREATE TABLE reports (
@@ -25,7 +26,7 @@ CREATE TABLE reports (
 CREATE TABLE passages (
     row INTEGER PRIMARY KEY, id TEXT NOT NULL, report_id TEXT NOT NULL REFERENCES reports(id),
     section TEXT NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    vec_key TEXT NOT NULL
+    vec_key TEXT NOT NULL, tokens TEXT NOT NULL
 );
 CREATE INDEX passages_report ON passages(report_id);
 CREATE INDEX passages_vec_key ON passages(vec_key);
@@ -38,7 +39,7 @@ class IndexMismatchError(RuntimeError):
 
 
 def write_store(path: Path, reports: list[Report], passages: list[Passage], vec_keys: list[str],
-                log: list[tuple[float, str, str, str]]) -> None:
+                tokens: list[list[str]], log: list[tuple[float, str, str, str]]) -> None:
     con = sqlite3.connect(path)
     try:
         con.executescript(_SCHEMA)
@@ -51,8 +52,9 @@ def write_store(path: Path, reports: list[Report], passages: list[Passage], vec_
               r.year, r.published, r.text, counts.get(r.id, 0)) for r in reports],
         )
         con.executemany(
-            "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?)",
-            [(i, p.id, p.report_id, p.section, p.text, p.start, p.end, k) for i, (p, k) in enumerate(zip(passages, vec_keys, strict=True))],
+            "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?)",
+            [(i, p.id, p.report_id, p.section, p.text, p.start, p.end, k, TOKEN_SEP.join(t))
+             for i, (p, k, t) in enumerate(zip(passages, vec_keys, tokens, strict=True))],
         )
         con.executemany("INSERT INTO ingest_log VALUES (?,?,?,?)", log)
         con.commit()
