@@ -24,6 +24,10 @@ _ASK_SPLIT = re.compile(r"[，,；;]|以及|并且|同时|另外")
 _MONTHS = re.compile(r"\d{1,2}\s*(?:到|至|-|—|~|－)\s*\d{1,2}\s*月份?|\d{1,2}\s*月份?|(?:19|20)\d{2}\s*年度?")
 _QUESTION_NOISE = ("今年", "去年", "本年", "本年度", "年度", "全年度", "一共", "总共", "共计", "截至", "截止", "期间", "分别",
                    "其中", "情况", "报告", "方面", "相关")
+_YEAR_MENTION = re.compile(r"(?<!\d)(?:19|20)\d{2}\s*年度?")
+# "那2022年呢？", "龙岗区呢": a follow-up that only swaps the unit or the year
+_SWAP_ONLY = re.compile(r"^(?:那么?|还有|换成)?\s*(?P<what>.{0,40}?)\s*(?:的情况|的数字|的)?\s*(?:呢|怎么样|如何)?\s*[？?。.!！]*$")
+_UNIT_NAME = re.compile(r"[\u4e00-\u9fff]{1,20}(?:街道办事处|委员会|办公室|管委会|工作部|检察院|法院|街道|公司|中心|局|署|委|办|厅|镇|乡|区|县|市)")
 _CONTEXT_DROP = re.compile(r"[、“”‘’《》\"'「」『』\s·]")
 _SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]*")
 _CLAUSE = re.compile(r"[^，,。！？!?；;：:\n]+")
@@ -130,6 +134,32 @@ class AnswerComposer:
                 if share >= 0.5:
                     got += weight * share * 0.8
         return got / total
+
+    def follow_up(self, previous: str, question: str) -> str:
+        """A follow-up question read in the light of the one before it (a reply in a chat). One
+        that names no unit or no year takes the previous question's; one that asks nothing of its
+        own ("那2022年呢？", "龙岗区呢？") is the previous question with the unit or year swapped.
+        The result is a plain question, shown with the answer so the reading can be checked."""
+        question = (question or "").strip()
+        previous = (previous or "").strip()
+        if not previous or not question:
+            return question
+        prev = self.searcher.parse_filters(previous)
+        new = self.searcher.parse_filters(question)
+        years = new.years or prev.years
+        year_text = "".join(f"{y}年" for y in years)
+        swap = _SWAP_ONLY.match(unicodedata.normalize("NFKC", question))
+        what = swap["what"] if swap and not (_NUMERIC_ASK.search(swap["what"]) or _FACT_ASK.search(swap["what"])) else ""
+        named = re.sub(r"^那么?|的$", "", _YEAR_MENTION.sub("", what).strip())
+        unit = re.sub(r"^那么?", "", "、".join(new.orgs)) or (named if _UNIT_NAME.fullmatch(named) else "")
+        if not self.key_terms(question, new) or (what and unit):
+            rest = _YEAR_MENTION.sub("", previous)
+            for name in sorted(prev.orgs, key=len, reverse=True):
+                rest = rest.replace(name, "")
+            return f"{unit or '、'.join(prev.orgs)}{year_text}{rest.strip(' ，,、的')}"
+        if (new.orgs or not prev.orgs) and (new.years or not prev.years):
+            return question
+        return f"{'' if new.orgs else '、'.join(prev.orgs)}{'' if new.years else year_text}{question}"
 
     # ---- answering ---------------------------------------------------------------------------
     def answer(self, question: str, years=(), orgs=(), top_k: int | None = None, filters: Filters | None = None) -> Answer:

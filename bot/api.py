@@ -574,14 +574,22 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None) -> Fas
         return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": started_at, "owned_by": "govqa"}]}
 
     @app.post("/v1/chat/completions", response_model=ChatOut, tags=["openai"],
-              summary="OpenAI-compatible chat: the last user message is the question",
+              summary="OpenAI-compatible chat: the last user message is the question, read as a follow-up "
+                      "of the user messages before it",
               responses={200: {"content": {"text/event-stream": {}}, "description": "with stream: true, server-sent events"}})
     async def chat(body: ChatRequest, who: Reader):
-        question = _last_user_text(body.messages)
+        asked = _user_texts(body.messages)
         t = time.perf_counter()
         s = service()
+
+        def compose():
+            question = asked[0]
+            for text in asked[1:]:  # "那2022年呢？" after a question is that question for 2022
+                question = s.composer.follow_up(question, text)
+            return s.composer.answer(question)
+
         try:
-            a = await off_loop(s.composer.answer, question)
+            a = await off_loop(compose)
         except ValueError as exc:
             raise Problem(422, str(exc)) from exc
         content = chat_text(a)
@@ -621,16 +629,16 @@ def _text_of(content) -> str:
     return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type") == "text")
 
 
-def _last_user_text(messages: list[ChatMessage]) -> str:
-    for m in reversed(messages):
-        if m.role == "user":
-            text = _text_of(m.content).strip()
-            if not text:
-                raise Problem(422, "messages: the last user message has no text")
-            if len(text) > MAX_QUESTION_CHARS:
-                raise Problem(422, f"messages: the question is longer than {MAX_QUESTION_CHARS} characters")
-            return text
-    raise Problem(422, "messages: there is no user message")
+def _user_texts(messages: list[ChatMessage], keep: int = 5) -> list[str]:
+    """The last `keep` user messages with text, oldest first; the last one must be a question."""
+    texts = [_text_of(m.content).strip() for m in messages if m.role == "user"]
+    if not texts:
+        raise Problem(422, "messages: there is no user message")
+    if not texts[-1]:
+        raise Problem(422, "messages: the last user message has no text")
+    if any(len(t) > MAX_QUESTION_CHARS for t in texts[-keep:]):
+        raise Problem(422, f"messages: a question is longer than {MAX_QUESTION_CHARS} characters")
+    return [t for t in texts if t][-keep:]
 
 
 def _version() -> str:

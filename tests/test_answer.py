@@ -114,3 +114,24 @@ def test_dev_set_targets(service, dev_questions):
 def test_bad_questions_raise_clear_errors(service, bad):
     with pytest.raises(ValueError, match="empty|longer"):
         service.composer.answer(bad)
+
+
+@pytest.mark.parametrize(
+    ("follow", "read_as"),
+    [
+        ("那2022年呢？", "重点区域署2022年出具了多少份法律意见书？"),  # swaps the year
+        ("武清区国资委呢", "武清区国资委2023年出具了多少份法律意见书？"),  # swaps the unit
+        ("那宝安区的呢", "宝安区2023年出具了多少份法律意见书？"),
+        ("那龙岗区司法局2022年的呢？", "龙岗区司法局2022年出具了多少份法律意见书？"),  # both, a unit not indexed
+        ("在龙岗政府在线公开了多少条信息？", "重点区域署2023年在龙岗政府在线公开了多少条信息？"),  # a new ask
+        ("2022年收到多少宗民生诉求？", "重点区域署2022年收到多少宗民生诉求？"),  # a new ask, its own year
+        ("天津市武清区国资委2023年开展了多少场普法活动？", "天津市武清区国资委2023年开展了多少场普法活动？"),  # standalone
+    ],
+)
+def test_follow_up_questions_take_what_they_leave_out_from_the_question_before(service, follow, read_as):
+    assert service.composer.follow_up("重点区域署2023年出具了多少份法律意见书？", follow) == read_as
+
+
+def test_a_follow_up_never_answers_with_the_previous_years_figure(service):
+    a = service.composer.answer(service.composer.follow_up("重点区域署2023年出具了多少份法律意见书？", "那2022年呢？"))
+    assert not a.found and "79" not in a.text

@@ -148,6 +148,10 @@ def test_openai_client_plain_and_streaming(server):
     stream = client.chat.completions.create(model="govqa", messages=messages, stream=True)
     pieces = [chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices]
     assert "".join(pieces) == content
+    follow = messages + [{"role": "assistant", "content": content}, {"role": "user", "content": "在龙岗政府在线公开了多少条信息？"}]
+    reply = client.chat.completions.create(model="govqa", messages=follow)
+    assert "40余条" in reply.choices[0].message.content
+    assert reply.model_extra["govqa"]["question"] == "重点区域署2023年在龙岗政府在线公开了多少条信息？"
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=server.url + "/v1", api_key="wrong", max_retries=0).models.list()
 
