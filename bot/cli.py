@@ -164,13 +164,34 @@ def ask_cmd(config, question, year, org, index_dir, as_json):
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
+def _start_watcher(config: dict, live, watch_dirs) -> None:
+    """--watch: ingest the folders whenever their files change, and serve the result at once."""
+    if not watch_dirs:
+        return
+    import threading
+
+    from retriever.watch import watch_and_ingest
+
+    def watcher():
+        watch_and_ingest(live.root.root, list(watch_dirs), live.embedder,
+                         quiet_seconds=float(config["index"]["watch_quiet_seconds"]),
+                         on_result=lambda result: (print_ingest(result), live.reload()),
+                         keep_generations=int(config["index"]["keep_generations"]),
+                         faiss_settings=faiss_settings(config))
+
+    threading.Thread(target=watcher, name="govqa-watch", daemon=True).start()
+
+
+_WATCH = click.option("--watch", "watch_dirs", multiple=True, type=click.Path(file_okay=False),
+                      help="also ingest this folder whenever its files change (repeatable)")
+
+
 @main.command("serve")
 @click.option("--host", default=None, help="address to listen on (default: api.host from config)")
 @click.option("--port", default=None, type=click.IntRange(0, 65535), help="port (default: api.port from config)")
 @click.option("--index", "index_dir", default=None)
 @click.option("--allow-no-auth", is_flag=True, help="listen beyond loopback even though no API keys are set")
-@click.option("--watch", "watch_dirs", multiple=True, type=click.Path(file_okay=False),
-              help="also ingest this folder whenever its files change (repeatable)")
+@_WATCH
 @with_config
 def serve_cmd(config, host, port, index_dir, allow_no_auth, watch_dirs):
     """Serve the answer API over HTTP (docs at /docs)."""
@@ -192,26 +213,52 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, watch_dirs):
         click.echo(f"govqa: no API keys set ({READ_KEYS_ENV}, {ADMIN_KEYS_ENV}): every caller that can reach "
                    f"{host}:{port} may read and change the index", err=True)
     live = LiveService(config, index_dir, poll_seconds=float(config["api"]["reload_seconds"]))
-    if watch_dirs:
-        import threading
-
-        from retriever.watch import watch_and_ingest
-
-        def watcher():
-            watch_and_ingest(live.root.root, list(watch_dirs), live.embedder,
-                             quiet_seconds=float(config["index"]["watch_quiet_seconds"]),
-                             on_result=lambda result: (print_ingest(result), live.reload()),
-                             keep_generations=int(config["index"]["keep_generations"]),
-                             faiss_settings=faiss_settings(config))
-
-        threading.Thread(target=watcher, name="govqa-watch", daemon=True).start()
+    _start_watcher(config, live, watch_dirs)
     uvicorn.run(create_app(config, live, keys), host=host, port=port, log_level="info")
+
+
+@main.command("telegram")
+@click.option("--index", "index_dir", default=None)
+@_WATCH
+@with_config
+def telegram_cmd(config, index_dir, watch_dirs):
+    """Answer in Telegram chats (long polling; the token from TELEGRAM_BOT_TOKEN)."""
+    import logging
+
+    from telegram import Update
+
+    from .live import LiveService
+    from .telegram import allowed_chats, bot_token, build_application
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise, with the token in it
+    try:
+        token = bot_token()
+        allowed = allowed_chats(config)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if not allowed:
+        click.echo("govqa: telegram.allowed_chats is empty: the bot answers in every chat it is added to", err=True)
+    live = LiveService(config, index_dir, poll_seconds=float(config["api"]["reload_seconds"]))
+    if live.reload() is None:  # load before polling, so that the first questions wait for answers
+        click.echo(f"govqa: {live.problem}; the bot answers once an index appears", err=True)
+    live.start()
+    _start_watcher(config, live, watch_dirs)
+    try:
+        build_application(config, live, token).run_polling(allowed_updates=Update.ALL_TYPES)
+    finally:
+        live.stop()
 
 
 def _eval_index_dir(config: dict, reports: Path) -> Path:
     """A cached index per report folder and embedder, reused while the files are the same."""
     files, _ = collect_files([reports])
-    digest = hashlib.sha256(config["embedder"]["name"].encode() + config["embedder"].get("model", "").encode())
+    from retriever.store import FORMAT_VERSION, PARSER_VERSION
+    from retriever.tokenize import dictionary_hash
+
+    built_by = [config["embedder"]["name"], config["embedder"].get("model", ""), str(FORMAT_VERSION), PARSER_VERSION,
+                dictionary_hash()]  # a new format or tokenizer gets a new cache, never a refusal
+    digest = hashlib.sha256("\0".join(built_by).encode())
     for f in files:
         digest.update(f.name.encode() + b"\0" + f.read_bytes())
     return Path(".govqa-cache") / f"eval-{digest.hexdigest()[:16]}"

@@ -1,0 +1,438 @@
+"""The Telegram group bot (python-telegram-bot v22, long polling).
+
+Triggers: /ask (also /ask@botname), a reply to one of the bot's answers (read as a follow-up of
+the question it answered), "@botname question" where the bot receives it, any text in a private
+chat; /start, /help and /reports. Answers are the composer's, as the CLI and the API give them,
+written in Telegram HTML with every piece of report text escaped, split under the 4096-character
+limit at line breaks and never inside a tag."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import logging
+import os
+import re
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from telegram import BotCommand, LinkPreviewOptions, Message, ReplyParameters, Update
+from telegram.constants import ChatAction, ChatType, MessageEntityType, MessageLimit, ParseMode
+from telegram.error import ChatMigrated, NetworkError, TelegramError, TimedOut
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import HTTPXRequest
+
+from .answer import MAX_QUESTION_CHARS, Answer, Citation
+from .config import ConfigError
+from .live import LiveService, NotReadyError
+from .render import citation_line
+
+log = logging.getLogger("govqa.telegram")
+
+TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+MAX_CHARS = MessageLimit.MAX_TEXT_LENGTH  # 4096, counted by Telegram in UTF-16 units of visible text
+REMEMBERED = 5000  # answers whose question a reply can follow up
+MAX_REPORTS_LISTED = 40
+
+
+# ---- Telegram HTML, split without cutting tags ------------------------------------------------
+@dataclass
+class Line:
+    """One line of a message: runs of text, each with its tags; `quote` lines go in a blockquote."""
+
+    runs: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    quote: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(t for t, _ in self.runs)
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _html(line: Line) -> str:
+    out = []
+    for text, tags in line.runs:
+        if text:
+            out.append("".join(f"<{t}>" for t in tags) + html.escape(text, quote=False)
+                       + "".join(f"</{t}>" for t in reversed(tags)))
+    return "".join(out)
+
+
+def render(lines: list[Line]) -> str:
+    out, i = [], 0
+    while i < len(lines):
+        j = i + 1
+        if lines[i].quote:
+            while j < len(lines) and lines[j].quote:
+                j += 1
+            out.append("<blockquote>" + "\n".join(_html(x) for x in lines[i:j]) + "</blockquote>")
+        else:
+            out.append(_html(lines[i]))
+        i = j
+    return "\n".join(out)
+
+
+def _slice(line: Line, a: int, b: int) -> Line:
+    runs, pos = [], 0
+    for text, tags in line.runs:
+        lo, hi = max(a - pos, 0), min(b - pos, len(text))
+        if lo < hi:
+            runs.append((text[lo:hi], tags))
+        pos += len(text)
+    return Line(runs, line.quote)
+
+
+def _cut(line: Line, limit: int) -> list[Line]:
+    """A line longer than `limit` as several, cut after a sentence end, else a comma, else anywhere."""
+    pieces = []
+    while _units(line.text) > limit:
+        text = line.text
+        end, used = 0, 0
+        while end < len(text) and used + _units(text[end]) <= limit:
+            used += _units(text[end])
+            end += 1
+        window = text[:end]
+        cut = max(window.rfind(c) for c in "。；！？!?;") + 1 or max(window.rfind(c) for c in "，、,： ") + 1 or end
+        pieces.append(_slice(line, 0, cut))
+        line = _slice(line, cut, len(text))
+    return pieces + [line]
+
+
+def split_messages(lines: list[Line], limit: int = MAX_CHARS) -> list[str]:
+    """Messages of at most `limit` visible characters, cut only between lines."""
+    flat = []
+    for line in lines:  # a line holding line breaks becomes one line per break
+        start = 0
+        text = line.text
+        for m in re.finditer("\n", text):
+            flat.append(_slice(line, start, m.start()))
+            start = m.end()
+        flat.append(_slice(line, start, len(text)) if start else line)
+    messages: list[list[Line]] = [[]]
+    size = 0
+    for line in (piece for x in flat for piece in _cut(x, limit)):
+        n = _units(line.text) + (1 if messages[-1] else 0)
+        if messages[-1] and size + n > limit:
+            messages.append([])
+            n = _units(line.text)
+            size = 0
+        if messages[-1] or line.text.strip():  # no message opens with a blank line
+            messages[-1].append(line)
+            size += n
+    return [render(m) for m in messages if m]
+
+
+def _excerpt(c: Citation) -> Line:
+    if not c.mark:
+        return Line([(c.excerpt, ())], quote=True)
+    a, b = c.mark
+    return Line([(c.excerpt[:a], ()), (c.excerpt[a:b], ("u",)), (c.excerpt[b:], ())], quote=True)
+
+
+def answer_lines(answer: Answer, asked: str) -> list[Line]:
+    """The lead in bold, how a follow-up was read, then numbered citations with their excerpts
+    (the answering clause underlined); refusals show the possibly related excerpts."""
+    lines = [Line([(answer.text, ("b",))])]
+    if answer.question.strip() != asked.strip():
+        lines.append(Line([(f"（按“{answer.question}”理解）", ("i",))]))
+    for heading, citations in (("出处：", answer.citations), ("可能相关：", answer.related)):
+        if citations:
+            lines += [Line(), Line([(heading, ("b",))])]
+            for c in citations:
+                lines += [Line([(citation_line(c), ("i",))]), _excerpt(c)]
+    return lines
+
+
+# ---- getUpdates that survives a malformed update ---------------------------------------------
+class UpdatesRequest(HTTPXRequest):
+    """The request behind getUpdates, checking each update on its own. python-telegram-bot parses
+    a batch as a whole: one update it cannot parse fails the batch and, as the offset never moves
+    past it, every later poll too. Such an update is logged and replaced by an empty one with its
+    id, which the bot confirms and ignores."""
+
+    async def do_request(self, url, method, request_data=None, **kwargs):
+        code, payload = await super().do_request(url, method, request_data, **kwargs)
+        if not 200 <= code <= 299:
+            return code, payload
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            return code, payload
+        result = body.get("result") if isinstance(body, dict) else None
+        if not isinstance(result, list):
+            return code, payload
+        clean, changed = [], False
+        for item in result:
+            try:
+                Update.de_json(item, None)
+                clean.append(item)
+            except Exception as exc:
+                changed = True
+                update_id = item.get("update_id") if isinstance(item, dict) else None
+                log.warning("ignoring an update that cannot be read (%s: %s): %.300r", type(exc).__name__, exc, item)
+                if isinstance(update_id, int):
+                    clean.append({"update_id": update_id})
+        if not changed:
+            return code, payload
+        body["result"] = clean
+        return code, json.dumps(body).encode()
+
+
+# ---- the bot -----------------------------------------------------------------------------------
+def allowed_chats(config: dict) -> set[int]:
+    raw = config["telegram"]["allowed_chats"]
+    if isinstance(raw, str | int):
+        raw = [raw]
+    try:
+        return {int(c) for c in raw}
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"telegram.allowed_chats must be a list of chat ids (integers), got {raw!r}") from exc
+
+
+def bot_token(environ=os.environ) -> str:
+    token = environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise ConfigError(f"{TOKEN_ENV} is not set: create a bot with @BotFather and export its token")
+    if not re.fullmatch(r"\d+:[A-Za-z0-9_-]{20,}", token):
+        raise ConfigError(f"{TOKEN_ENV} does not look like a bot token (digits, a colon, then 20+ letters)")
+    return token
+
+
+HELP = """<b>govqa：法治政府建设年度报告问答</b>
+问一个关于报告的问题，我会给出报告原文中的答案和出处（单位、年份、原文摘录）。报告里没有写的，我会说没有找到，而不会猜。
+
+在群里：<code>/ask@{username} 问题</code>，或回复我的回答继续追问（例如“那{other_year}年呢？”）。私聊时直接发问题即可。
+
+例如：
+<code>/ask {example1}</code>
+<code>/ask {example2}</code>
+
+/reports 列出已收录的报告（可加关键词筛选，如 <code>/reports 2023</code>）
+
+<i>本会话的 chat id：{chat_id}（管理员配置 telegram.allowed_chats 时使用）</i>"""
+
+
+class GovqaBot:
+    def __init__(self, config: dict, live: LiveService, workers: int | None = None):
+        self.live = live
+        self.allowed = allowed_chats(config)
+        self.executor = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2, thread_name_prefix="govqa-tg")
+        self.asked: OrderedDict[tuple[int, int], str] = OrderedDict()  # (chat, bot message) -> question read
+
+    # -- wiring
+    def install(self, app: Application) -> None:
+        app.add_handler(TypeHandler(Update, self.gate), group=-1)
+        app.add_handler(CommandHandler(["start", "help"], self.help))
+        app.add_handler(CommandHandler("ask", self.ask))
+        app.add_handler(CommandHandler("reports", self.reports))
+        app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrate))
+        app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.text))
+        app.add_error_handler(self.on_error)
+
+    async def post_init(self, app: Application) -> None:
+        me = await app.bot.get_me()
+        log.info("connected as @%s (id %s)", me.username, me.id)
+        if not self.allowed:
+            log.warning("telegram.allowed_chats is empty: the bot answers in every chat it is added to")
+        await app.bot.set_my_commands([BotCommand("ask", "提问：/ask 问题"), BotCommand("reports", "已收录的报告"),
+                                       BotCommand("help", "用法和示例")])
+
+    async def post_shutdown(self, app: Application) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- access
+    async def gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is None or not self.allowed or chat.id in self.allowed:
+            return
+        member = update.my_chat_member
+        if member is not None and member.new_chat_member.status in ("left", "kicked", "banned"):
+            raise ApplicationHandlerStop  # we were removed: nothing to say
+        log.warning("chat %s (%s, %r) is not in telegram.allowed_chats: refusing%s", chat.id, chat.type, chat.title,
+                    "" if chat.type == ChatType.PRIVATE else " and leaving")
+        try:
+            await context.bot.send_message(chat.id, f"本机器人未在此会话启用（chat id: {chat.id}）。"
+                                                    "如需使用，请管理员把这个 id 加入 telegram.allowed_chats。")
+            if chat.type != ChatType.PRIVATE:
+                await context.bot.leave_chat(chat.id)
+        except TelegramError as exc:
+            log.warning("could not refuse chat %s: %s", chat.id, exc)
+        raise ApplicationHandlerStop
+
+    async def migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        old, new = message.chat_id, message.migrate_to_chat_id
+        if new and old in self.allowed:
+            self.allowed.add(new)
+            log.warning("group %s became supergroup %s: answering there too; add %s to telegram.allowed_chats",
+                        old, new, new)
+
+    # -- commands
+    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        example1, example2, other_year = "重点区域署2023年出具了多少份法律意见书？", "哪个单位的报告涵盖2022年？", 2022
+        with contextlib.suppress(NotReadyError):
+            reports = self.live.get().index.reports
+            if reports:
+                r = max(reports, key=lambda r: (r.year, r.org))
+                example1 = f"{r.org}{r.year}年收到多少件行政复议申请？"
+                example2 = f"{r.org}{r.year}年的报告是什么时候发布的？"
+                other_year = r.year - 1
+        text = HELP.format(username=html.escape(context.bot.username or "bot"), example1=html.escape(example1),
+                           example2=html.escape(example2), other_year=other_year,
+                           chat_id=update.effective_chat.id)
+        await self._send(context, update.effective_message, text)
+
+    async def reports(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        needle = " ".join(context.args or []).strip()
+        try:
+            reports = self.live.get().index.reports
+        except NotReadyError:
+            await self._send(context, update.effective_message, "索引还在加载，请稍后再试。")
+            return
+        chosen = [r for r in reports if not needle or needle in r.org or needle in str(r.year) or needle in r.source]
+        chosen.sort(key=lambda r: (-r.year, r.org))
+        head = f"已收录 {len(reports)} 份报告" + (f"，其中与“{needle}”相关的 {len(chosen)} 份" if needle else "") + "："
+        lines = [Line([(head, ("b",))])]
+        lines += [Line([(f"{r.org} · {r.year}年" + (f" · {r.published}发布" if r.published else ""), ())])
+                  for r in chosen[:MAX_REPORTS_LISTED]]
+        if len(chosen) > MAX_REPORTS_LISTED:
+            lines.append(Line([(f"……另有 {len(chosen) - MAX_REPORTS_LISTED} 份，可用 /reports 关键词 筛选。", ("i",))]))
+        for piece in split_messages(lines):
+            await self._send(context, update.effective_message, piece)
+
+    async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        command = next((e for e in message.entities if e.type == MessageEntityType.BOT_COMMAND and e.offset == 0), None)
+        question = message.text[command.length:] if command else " ".join(context.args or [])
+        await self._answer(context, message, question.strip())
+
+    async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None or not message.text:
+            return
+        replied = message.reply_to_message
+        if replied is not None and replied.from_user is not None and replied.from_user.id == context.bot.id:
+            previous = self.asked.get((message.chat_id, replied.message_id))
+            await self._answer(context, message, self._without_mention(message, context.bot.username), previous)
+        elif message.chat.type == ChatType.PRIVATE:
+            await self._answer(context, message, message.text.strip())
+        elif self._mentions(message, context.bot.username):
+            await self._answer(context, message, self._without_mention(message, context.bot.username))
+
+    @staticmethod
+    def _mentions(message: Message, username: str | None) -> bool:
+        return bool(username) and any(text.lower() == f"@{username.lower()}"
+                                      for text in message.parse_entities([MessageEntityType.MENTION]).values())
+
+    @staticmethod
+    def _without_mention(message: Message, username: str | None) -> str:
+        text = message.text
+        if username:
+            text = re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.IGNORECASE)
+        return text.strip(" ,，:：\n")
+
+    # -- answering
+    def _compose(self, question: str, previous: str | None) -> Answer:
+        composer = self.live.get().composer  # one generation from start to end
+        if previous:
+            question = composer.follow_up(previous, question)
+        return composer.answer(question)
+
+    async def _answer(self, context: ContextTypes.DEFAULT_TYPE, message: Message, question: str,
+                      previous: str | None = None) -> None:
+        if not question:
+            await self._send(context, message, f"请在命令后写上问题，例如：/ask@{html.escape(context.bot.username or 'bot')} "
+                                               "重点区域署2023年出具了多少份法律意见书？")
+            return
+        if len(question) > MAX_QUESTION_CHARS:
+            await self._send(context, message, f"问题太长了（{len(question)} 字），请控制在 {MAX_QUESTION_CHARS} 字以内。")
+            return
+        await self._typing(context, message.chat_id, once=True)
+        typing = asyncio.create_task(self._typing(context, message.chat_id))
+        try:
+            answer = await asyncio.get_running_loop().run_in_executor(self.executor, self._compose, question, previous)
+        except NotReadyError:
+            await self._send(context, message, "索引还在加载，请稍后再问。")
+            return
+        except Exception:
+            log.exception("answering %r failed", question)
+            await self._send(context, message, "处理这个问题时出错了，已记录，请稍后再试。")
+            return
+        finally:
+            typing.cancel()
+        for piece in split_messages(answer_lines(answer, question)):
+            sent = await self._send(context, message, piece)
+            if sent is not None:
+                self.asked[(sent.chat_id, sent.message_id)] = answer.question
+                while len(self.asked) > REMEMBERED:
+                    self.asked.popitem(last=False)
+
+    async def _typing(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, once: bool = False) -> None:
+        """"typing…" now (once), or renewed every 4 s (Telegram shows it for 5) until cancelled."""
+        with contextlib.suppress(TelegramError):
+            while True:
+                if not once:
+                    await asyncio.sleep(4)
+                await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
+                if once:
+                    return
+
+    async def _send(self, context: ContextTypes.DEFAULT_TYPE, message: Message, text: str) -> Message | None:
+        """Send HTML quoting `message`. Flood limits are the rate limiter's (it waits and retries on
+        RetryAfter); a group that became a supergroup gets the message at its new id; a network
+        failure is retried twice (not a timeout: that message may have arrived)."""
+        chat_id, quote = message.chat_id, ReplyParameters(message.message_id, allow_sending_without_reply=True)
+        for attempt in range(3):
+            try:
+                return await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_parameters=quote,
+                                                      link_preview_options=LinkPreviewOptions(is_disabled=True))
+            except ChatMigrated as exc:
+                log.warning("chat %s moved to %s", chat_id, exc.new_chat_id)
+                if chat_id in self.allowed:
+                    self.allowed.add(exc.new_chat_id)
+                chat_id, quote = exc.new_chat_id, None
+            except TimedOut:
+                raise
+            except NetworkError as exc:
+                if attempt == 2:
+                    raise
+                log.warning("sending to %s failed (%s); retrying", chat_id, exc)
+                await asyncio.sleep(1 + attempt)
+        return None
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        where = f"update {update.update_id}" if isinstance(update, Update) else "the bot"
+        log.error("error while handling %s: %s", where, context.error, exc_info=context.error)
+
+
+def build_application(config: dict, live: LiveService, token: str) -> Application:
+    bot = GovqaBot(config, live)
+    builder = (ApplicationBuilder().token(token)
+               .rate_limiter(AIORateLimiter(max_retries=3))
+               .concurrent_updates(True)
+               .get_updates_request(UpdatesRequest())
+               .post_init(bot.post_init)
+               .post_shutdown(bot.post_shutdown))
+    base_url = (config["telegram"]["api_base_url"] or "").strip()
+    if base_url:  # a self-hosted Bot API server; "{token}" in it is replaced, else the token is appended
+        builder = builder.base_url(base_url)
+    app = builder.build()
+    bot.install(app)
+    app.bot_data["govqa"] = bot
+    return app
