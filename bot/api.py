@@ -371,7 +371,9 @@ def safe_name(name: str | None) -> str:
     return base[-120:] or "upload"
 
 
-def create_app(config: dict, live: LiveService, keys: Keys | None = None) -> FastAPI:
+def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegram=None) -> FastAPI:
+    """The API over `live`; with `telegram` (a bot.telegram.TelegramWebhook) the Telegram bot too,
+    fed by webhook calls at its path."""
     api = config["api"]
     keys = keys or Keys.from_environ()
     limiter = RateLimiter(float(api["rate_per_second"]), int(api["burst"]))
@@ -387,8 +389,12 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None) -> Fas
         compute["limiter"] = anyio.CapacityLimiter(os.cpu_count() or 2)
         live.start()
         try:
+            if telegram is not None:
+                await telegram.start()
             yield
         finally:
+            if telegram is not None:
+                await telegram.stop()
             live.stop()
 
     async def off_loop(fn, *args, **kwargs):
@@ -401,6 +407,21 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None) -> Fas
                     "server has keys configured.",
     )
     app.add_middleware(BodyLimit, max_body=int(api["max_body_bytes"]), max_upload=int(api["max_upload_bytes"]))
+
+    if telegram is not None:
+        from .telegram import WEBHOOK_PATH
+
+        @app.post(WEBHOOK_PATH, include_in_schema=False)
+        async def telegram_webhook(request: Request) -> dict:
+            given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+            if not hmac.compare_digest(given.encode(), telegram.secret.encode()):
+                raise Problem(403, "the Telegram secret token header is missing or wrong")
+            try:
+                data = await request.json()
+            except ValueError as exc:
+                raise Problem(400, "the body is not JSON") from exc
+            await telegram.feed(data)
+            return {"ok": True}
 
     @app.exception_handler(HTTPException)
     async def _http_problem(request: Request, exc: HTTPException):

@@ -213,8 +213,16 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, watch_dirs):
         click.echo(f"govqa: no API keys set ({READ_KEYS_ENV}, {ADMIN_KEYS_ENV}): every caller that can reach "
                    f"{host}:{port} may read and change the index", err=True)
     live = LiveService(config, index_dir, poll_seconds=float(config["api"]["reload_seconds"]))
+    telegram = None
+    if config["telegram"]["webhook_url"]:
+        from .telegram import TelegramWebhook, bot_token, webhook_secret
+
+        try:
+            telegram = TelegramWebhook(config, live, bot_token(), webhook_secret())
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from exc
     _start_watcher(config, live, watch_dirs)
-    uvicorn.run(create_app(config, live, keys), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(config, live, keys, telegram), host=host, port=port, log_level="info")
 
 
 @main.command("telegram")

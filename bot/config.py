@@ -19,7 +19,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "answer": {"top_k": 6, "min_coverage": 0.55},
     "api": {"host": "127.0.0.1", "port": 8000, "rate_per_second": 20.0, "burst": 40, "max_body_bytes": 65536,
             "max_upload_bytes": 50 * 1024 * 1024, "max_files": 20, "reload_seconds": 2.0},
-    "telegram": {"api_base_url": "", "allowed_chats": []},
+    "telegram": {"api_base_url": "", "allowed_chats": [], "webhook_url": ""},
 }
 
 

@@ -43,6 +43,8 @@ from .render import citation_line
 log = logging.getLogger("govqa.telegram")
 
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+WEBHOOK_SECRET_ENV = "TELEGRAM_WEBHOOK_SECRET"
+WEBHOOK_PATH = "/telegram/webhook"
 MAX_CHARS = MessageLimit.MAX_TEXT_LENGTH  # 4096, counted by Telegram in UTF-16 units of visible text
 REMEMBERED = 5000  # answers whose question a reply can follow up
 MAX_REPORTS_LISTED = 40
@@ -212,6 +214,13 @@ def bot_token(environ=os.environ) -> str:
     if not re.fullmatch(r"\d+:[A-Za-z0-9_-]{20,}", token):
         raise ConfigError(f"{TOKEN_ENV} does not look like a bot token (digits, a colon, then 20+ letters)")
     return token
+
+
+def webhook_secret(environ=os.environ) -> str:
+    secret = environ.get(WEBHOOK_SECRET_ENV, "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
+        raise ConfigError(f"webhook mode needs {WEBHOOK_SECRET_ENV}: 16-256 characters of A-Z, a-z, 0-9, _ and -")
+    return secret
 
 
 HELP = """<b>govqa：法治政府建设年度报告问答</b>
@@ -421,18 +430,49 @@ class GovqaBot:
         log.error("error while handling %s: %s", where, context.error, exc_info=context.error)
 
 
-def build_application(config: dict, live: LiveService, token: str) -> Application:
+def build_application(config: dict, live: LiveService, token: str, polling: bool = True) -> Application:
     bot = GovqaBot(config, live)
     builder = (ApplicationBuilder().token(token)
                .rate_limiter(AIORateLimiter(max_retries=3))
                .concurrent_updates(True)
-               .get_updates_request(UpdatesRequest())
                .post_init(bot.post_init)
                .post_shutdown(bot.post_shutdown))
+    builder = builder.get_updates_request(UpdatesRequest()) if polling else builder.updater(None)
     base_url = (config["telegram"]["api_base_url"] or "").strip()
     if base_url:  # a self-hosted Bot API server; "{token}" in it is replaced, else the token is appended
         builder = builder.base_url(base_url)
     app = builder.build()
     bot.install(app)
-    app.bot_data["govqa"] = bot
     return app
+
+
+class TelegramWebhook:
+    """The bot fed by Telegram's webhook calls to the API server (`govqa serve` with
+    telegram.webhook_url set) instead of long polling; the API app mounts `feed` at WEBHOOK_PATH."""
+
+    def __init__(self, config: dict, live: LiveService, token: str, secret: str):
+        self.url = config["telegram"]["webhook_url"]
+        self.secret = secret
+        self.app = build_application(config, live, token, polling=False)
+
+    async def start(self) -> None:
+        await self.app.initialize()
+        await self.app.post_init(self.app)
+        await self.app.start()
+        await self.app.bot.set_webhook(self.url, secret_token=self.secret, allowed_updates=Update.ALL_TYPES)
+        log.info("Telegram webhook set to %s", self.url)
+
+    async def stop(self) -> None:
+        await self.app.stop()
+        await self.app.shutdown()
+        await self.app.post_shutdown(self.app)
+
+    async def feed(self, data: object) -> None:
+        """Queue one update; one that cannot be read is logged and dropped (Telegram would resend
+        it forever if the call failed)."""
+        try:
+            update = Update.de_json(data, self.app.bot)
+        except Exception as exc:
+            log.warning("ignoring a webhook update that cannot be read (%s: %s): %.300r", type(exc).__name__, exc, data)
+            return
+        await self.app.update_queue.put(update)

@@ -81,7 +81,13 @@ class FakeTelegram:
             return update["update_id"]
 
     def message(self, chat: dict, text: str, user_id: int = 555, reply_to: dict | None = None, **extra) -> dict:
-        """A message update from a user, with entities for commands and mentions as Telegram adds."""
+        """A message from a user, queued as an update for getUpdates."""
+        msg = self.make_message(chat, text, user_id, reply_to, **extra)
+        self.push({"message": msg})
+        return msg
+
+    def make_message(self, chat: dict, text: str, user_id: int = 555, reply_to: dict | None = None, **extra) -> dict:
+        """A message from a user, with entities for commands and mentions as Telegram adds them."""
         entities = [{"type": "bot_command", "offset": m.start(), "length": len(m.group())}
                     for m in re.finditer(r"(?<!\S)/[a-z_]+(?:@\w+)?", text) if m.start() == 0]
         entities += [{"type": "mention", "offset": m.start(), "length": len(m.group())} for m in re.finditer(r"@\w+", text)
@@ -92,7 +98,6 @@ class FakeTelegram:
             msg["entities"] = entities
         if reply_to is not None:
             msg["reply_to_message"] = reply_to
-        self.push({"message": msg})
         return msg
 
     def fail_next(self, method: str, body: dict) -> None:
@@ -145,6 +150,11 @@ class FakeTelegram:
         return BOT
 
     async def m_deletewebhook(self, params):
+        return True
+
+    async def m_setwebhook(self, params):
+        if not str(params.get("url", "")).startswith("https://"):
+            raise LookupError("bad webhook: An HTTPS URL must be provided for webhook")
         return True
 
     async def m_setmycommands(self, params):

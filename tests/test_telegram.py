@@ -198,6 +198,34 @@ def test_a_line_longer_than_a_message_is_cut_at_sentence_ends():
 
 
 @needs_shared()
+def test_webhook_mode_inside_the_api_server(real_index, config, use_embedder):
+    import httpx
+
+    from bot.api import Keys, create_app
+    from bot.live import LiveService
+    from bot.telegram import WEBHOOK_PATH, TelegramWebhook
+
+    fake, secret = FakeTelegram(), "a-webhook-secret-of-the-tests"
+    with ServerThread(fake.app) as tg:
+        cfg = {**config, "telegram": {"api_base_url": tg.url + "/bot", "allowed_chats": [PRIVATE["id"]],
+                                      "webhook_url": "https://qa.example.org" + WEBHOOK_PATH}}
+        live = LiveService(cfg, real_index, embedder=use_embedder, poll_seconds=60)
+        with ServerThread(create_app(cfg, live, Keys(["read"], ["admin"]), TelegramWebhook(cfg, live, TOKEN, secret))) as api:
+            (hook,) = fake.called("setWebhook")
+            assert hook["url"] == "https://qa.example.org/telegram/webhook" and hook["secret_token"] == secret
+            msg = fake.make_message(PRIVATE, HEADLINE)
+            update = {"update_id": 1, "message": msg}
+            wrong = httpx.post(api.url + WEBHOOK_PATH, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "nope"})
+            assert wrong.status_code == 403 and wrong.headers["content-type"].startswith("application/problem+json")
+            assert httpx.post(api.url + WEBHOOK_PATH, json=update).status_code == 403
+            ok = {"X-Telegram-Bot-Api-Secret-Token": secret}
+            assert httpx.post(api.url + WEBHOOK_PATH, json={"update_id": 2, "message": "garbage"}, headers=ok).status_code == 200
+            assert httpx.post(api.url + WEBHOOK_PATH, json=update, headers=ok).status_code == 200
+            assert "79件" in reply_to(fake, msg)[0]["text"]
+            assert not fake.called("getUpdates")
+
+
+@needs_shared()
 def test_govqa_telegram_command_runs_against_the_configured_server(real_index, tmp_path):
     """`govqa telegram` as a user starts it: token and server from the environment; SIGINT stops it."""
     fake = FakeTelegram()
