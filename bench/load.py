@@ -41,7 +41,7 @@ def govqa() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.cli"]
 
 
-async def run_level(url: str, concurrency: int, total: int, deadline: float) -> dict:
+async def run_level(url: str, concurrency: int, total: int, deadline: float, questions: list[str]) -> dict:
     latencies: list[float] = []
     errors = 0
     queue = iter(range(total))
@@ -52,13 +52,13 @@ async def run_level(url: str, concurrency: int, total: int, deadline: float) -> 
             if time.monotonic() > deadline:
                 return
             t = time.perf_counter()
-            r = await client.post("/v1/answer", json={"question": QUESTIONS[i % len(QUESTIONS)]})
+            r = await client.post("/v1/answer", json={"question": questions[i % len(questions)]})
             latencies.append(time.perf_counter() - t)
             errors += r.status_code != 200
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        await client.post("/v1/answer", json={"question": QUESTIONS[0]})  # warm
+        await client.post("/v1/answer", json={"question": questions[0]})  # warm
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
@@ -66,6 +66,38 @@ async def run_level(url: str, concurrency: int, total: int, deadline: float) -> 
     return {"concurrency": concurrency, "requests": len(latencies), "errors": errors,
             "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
             "rps": round(len(latencies) / elapsed, 1)}
+
+
+def load_server(index: Path, questions: list[str], concurrency: list[int], requests: int, seconds: float) -> list[dict]:
+    """Start `govqa serve` on loopback over `index`, run each concurrency level, stop the server."""
+    env = {**os.environ, "GOVQA_INDEX__DIR": str(index), "GOVQA_API__RATE_PER_SECOND": "0"}
+    env.pop("GOVQA_API_KEYS", None)
+    env.pop("GOVQA_ADMIN_KEYS", None)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(govqa() + ["serve", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("the server did not become ready")
+            time.sleep(0.2)
+        return [asyncio.run(run_level(url, c, requests, time.monotonic() + seconds, questions)) for c in concurrency]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def print_rows(rows: list[dict]) -> None:
+    print(f"{'concurrency':>12}{'requests':>10}{'errors':>8}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>10}")
+    for r in rows:
+        print(f"{r['concurrency']:>12}{r['requests']:>10}{r['errors']:>8}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}{r['rps']:>10.1f}")
 
 
 def main() -> None:
@@ -78,34 +110,11 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
-        env = {**os.environ, "GOVQA_INDEX__DIR": str(index), "GOVQA_API__RATE_PER_SECOND": "0"}
-        env.pop("GOVQA_API_KEYS", None)
-        env.pop("GOVQA_ADMIN_KEYS", None)
+        env = {**os.environ, "GOVQA_INDEX__DIR": str(index)}
         subprocess.run(govqa() + ["ingest", args.reports], env=env, check=True, capture_output=True, cwd=REPO)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(govqa() + ["serve", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=REPO,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not become ready")
-                time.sleep(0.2)
-            rows = [asyncio.run(run_level(url, c, args.requests, time.monotonic() + args.seconds))
-                    for c in args.concurrency]
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        rows = load_server(index, QUESTIONS, args.concurrency, args.requests, args.seconds)
     print(f"POST /v1/answer, {len(QUESTIONS)} questions in turn, {os.cpu_count()} cores, one uvicorn worker")
-    print(f"{'concurrency':>12}{'requests':>10}{'errors':>8}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>10}")
-    for r in rows:
-        print(f"{r['concurrency']:>12}{r['requests']:>10}{r['errors']:>8}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}{r['rps']:>10.1f}")
+    print_rows(rows)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(rows, indent=2), encoding="utf-8")
 
