@@ -46,10 +46,10 @@ class NoIndexError(RuntimeError):
 
 @dataclass(frozen=True)
 class FaissSettings:
-    exact_max: int = 200_000  # flat (exact) search up to this many passages, HNSW above
+    exact_max: int = 20_000  # flat (exact) search up to this many passages, HNSW above (bench/ann.py)
     hnsw_m: int = 32
-    hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 96
+    hnsw_ef_construction: int = 200
+    hnsw_ef_search: int = 128
 
     def __post_init__(self) -> None:
         for name in ("exact_max", "hnsw_m", "hnsw_ef_construction", "hnsw_ef_search"):
@@ -241,11 +241,17 @@ class Index:
         rows = con.execute("SELECT report_id FROM passages ORDER BY row").fetchall()
         self.row_report = np.fromiter((position[r[0]] for r in rows), dtype=np.int32, count=len(rows))
         self.size = len(rows)
+        self._position = position
+        # a report's passages are consecutive rows (rows are ordered by report): its rows are a range
+        self._ranges = None
+        if bool(np.all(np.diff(self.row_report) >= 0)):
+            every = np.arange(len(self.reports))
+            self._ranges = (np.searchsorted(self.row_report, every, "left"), np.searchsorted(self.row_report, every, "right"))
         self.vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
         self.bm25 = bm25s.BM25.load(str(self.path / "bm25"), mmap=False) if self.size else None
         self.ann = faiss.read_index(str(self.path / "faiss.index"))
         if hasattr(self.ann, "hnsw"):
-            self.ann.hnsw.efSearch = int(self.manifest.get("hnsw_ef_search", 96))
+            self.ann.hnsw.efSearch = int(self.manifest.get("hnsw_ef_search", FaissSettings().hnsw_ef_search))
         stats = json.loads((self.path / "df.json").read_text(encoding="utf-8"))
         self.doc_count = max(int(stats["n"]), 1)
         self.df: dict[str, int] = stats["df"]
@@ -274,9 +280,12 @@ class Index:
         return self._con().execute("SELECT time, path, status, detail FROM ingest_log ORDER BY rowid").fetchall()
 
     def rows_of(self, report_ids) -> np.ndarray:
-        wanted = set(report_ids)
-        positions = [i for i, r in enumerate(self.reports) if r.id in wanted]
-        return np.flatnonzero(np.isin(self.row_report, positions))
+        """The rows of these reports' passages, ascending."""
+        positions = sorted({self._position[r] for r in report_ids if r in self._position})
+        if self._ranges is None:
+            return np.flatnonzero(np.isin(self.row_report, positions))
+        lo, hi = self._ranges
+        return np.concatenate([np.arange(lo[p], hi[p]) for p in positions] or [np.zeros(0, np.int64)])
 
     def idf(self, token: str) -> float:
         df = self.df.get(token, 0)

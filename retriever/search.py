@@ -55,6 +55,44 @@ def match_units(question: str, reports: Iterable[Report]) -> tuple[list[Report],
     return [s[2] for s in kept], names
 
 
+class UnitMatcher:
+    """match_units for one set of reports, by dictionary lookups of the question's substrings
+    instead of a scan of every alias of every report: the same result (tested against it), at a
+    cost that grows with the question's length, not with the number of reports."""
+
+    def __init__(self, reports: Iterable[Report]):
+        self.by_alias: dict[str, list[tuple[int, Report, str]]] = {}
+        self.rank: dict[str, int] = {}
+        for report in reports:
+            self.rank[report.id] = len(self.rank)
+            for order, alias in enumerate(report.aliases):
+                if alias not in GENERIC_ALIASES and len(alias) >= 2:
+                    self.by_alias.setdefault(unicodedata.normalize("NFKC", alias), []).append((order, report, alias))
+        self.lengths = sorted({len(a) for a in self.by_alias})
+
+    def match(self, question: str) -> tuple[list[Report], list[str]]:
+        text = unicodedata.normalize("NFKC", question)
+        best: dict[str, tuple[int, int, int, Report, str]] = {}  # report id -> (start, end, order, report, alias)
+        seen: set[tuple[str, str]] = set()
+        for i in range(len(text)):  # left to right: the first occurrence of an alias is the one found
+            for n in self.lengths:
+                if i + n > len(text):
+                    break
+                for order, report, alias in self.by_alias.get(text[i : i + n], ()):
+                    if (report.id, alias) in seen:
+                        continue
+                    seen.add((report.id, alias))
+                    old = best.get(report.id)
+                    # the report's longest alias in the question; between equally long ones, its first
+                    if old is None or len(alias) > old[1] - old[0] or (len(alias) == old[1] - old[0] and order < old[2]):
+                        best[report.id] = (i, i + len(alias), order, report, alias)
+        spans = [(b[0], b[1], b[3], b[4]) for b in best.values()]
+        kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and (o[1] - o[0]) > (s[1] - s[0]) for o in spans)]
+        kept.sort(key=lambda s: self.rank[s[2].id])  # in the order of the reports, as match_units gives them
+        names = sorted({s[3] for s in kept}, key=lambda a: text.find(a))
+        return [s[2] for s in kept], names
+
+
 _LEADING_UNIT = re.compile(
     r"^([\u4e00-\u9fff]{1,20}?(?:街道办事处|委员会|办公室|管委会|工作部|检察院|法院|街道|公司|中心|局|署|委|办|厅|镇|乡))"
     r"(?=\d|[^\u4e00-\u9fff]|今年|去年|全年|在|的|有|共|对|开展|组织|召开|出具|办理|收到|提供|发布|公开|聘请|获得|完成|举办)"
@@ -77,6 +115,25 @@ def fuzzy_units(mention: str, reports: Iterable[Report]) -> list[Report]:
         names = report.org + report.region + "".join(report.aliases)
         if report.org.endswith(core[-1]) and sum(c in names for c in set(core[:-1])) >= min(2, len(set(core[:-1]))):
             out.append(report)
+    return out
+
+
+def bm25_rows(bm25, token_ids: list[int], rows: np.ndarray) -> np.ndarray:
+    """BM25 scores of the given rows only (ascending), equal to get_scores_from_ids(token_ids)[rows]
+    (tested): each query token's posting list is sorted by row, so a binary search finds each row's
+    entry, at a cost that grows with the rows asked for, not with the posting lists' length."""
+    data, indices, indptr = bm25.scores["data"], bm25.scores["indices"], bm25.scores["indptr"]
+    out = np.zeros(rows.size, dtype=np.float32)
+    for token in token_ids:
+        start, end = int(indptr[token]), int(indptr[token + 1])
+        if start == end:
+            continue
+        posting = indices[start:end]
+        at = np.searchsorted(posting, rows)
+        inside = at < end - start
+        at[~inside] = 0
+        found = inside & (posting[at] == rows)
+        out[found] += data[start:end][at[found]]
     return out
 
 
@@ -104,6 +161,10 @@ class HybridSearcher:
         self.alpha = float(alpha)
         self.candidates = int(candidates)
         self.tokenizer = get_tokenizer()
+        self.units = UnitMatcher(index.reports)
+        self._by_year: dict[int, list[Report]] = {}
+        for report in index.reports:
+            self._by_year.setdefault(report.year, []).append(report)
 
     def parse_filters(self, question: str, years: Iterable[int] = (), orgs: Iterable[str] = ()) -> Filters:
         """Years and units from the question, plus any given explicitly (which take precedence)."""
@@ -112,12 +173,12 @@ class HybridSearcher:
         if orgs:
             matched: list[Report] = []
             for org in orgs:
-                found, _ = match_units(org, self.index.reports)
+                found, _ = self.units.match(org)
                 found += [r for r in self.index.reports if org in r.org and r not in found]
                 matched += found
             names = orgs
         else:
-            matched, names = match_units(question, self.index.reports)
+            matched, names = self.units.match(question)
             mention = leading_unit(question)
             if not matched and mention and mention not in GENERIC_ALIASES:
                 # the question opens with a unit no alias names: a colloquial name of an indexed
@@ -127,12 +188,17 @@ class HybridSearcher:
         return Filters(years=years, report_ids=tuple(dict.fromkeys(r.id for r in matched)), orgs=tuple(names))
 
     def searched_reports(self, filters: Filters) -> list[Report]:
-        reports = self.index.reports
+        """The reports the filters leave, in index order (without going through every report)."""
         if filters.orgs:
-            reports = [r for r in reports if r.id in filters.report_ids]
-        if filters.years:
-            reports = [r for r in reports if r.year in filters.years]
-        return reports
+            by_id = self.index.report_by_id
+            reports = [by_id[i] for i in dict.fromkeys(filters.report_ids) if i in by_id]
+            if filters.years:
+                reports = [r for r in reports if r.year in filters.years]
+        elif filters.years:
+            reports = [r for y in set(filters.years) for r in self._by_year.get(y, [])]
+        else:
+            return self.index.reports
+        return sorted(reports, key=lambda r: self.units.rank[r.id])
 
     def search(self, query: str, k: int = 5, filters: Filters | None = None, mode: str = "hybrid") -> SearchResult:
         if mode not in ("hybrid", "lexical", "dense"):
@@ -153,7 +219,9 @@ class HybridSearcher:
         lexical = np.zeros(index.size, dtype=np.float32)
         if mode != "dense":
             ids = index.bm25.get_tokens_ids(self.tokenizer.tokens(query))
-            if ids:
+            if ids and rows is not None and rows.size * 16 <= index.size:
+                lexical[rows] = bm25_rows(index.bm25, ids, rows)  # a few reports: score only their rows
+            elif ids:
                 lexical = index.bm25.get_scores_from_ids(ids)
         if rows is not None:
             masked = np.full(index.size, -1.0, dtype=np.float32)

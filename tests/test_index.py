@@ -10,7 +10,7 @@ from retriever.search import HybridSearcher
 from retriever.store import IndexMismatchError
 from retriever.types import Filters
 
-from .conftest import SAMPLES, needs_shared
+from .conftest import REPORTS, SAMPLES, needs_shared
 
 HEADLINE = "重点区域署2023年出具了多少份法律意见书"
 
@@ -187,3 +187,51 @@ def test_a_passage_whose_neighbours_match_the_question_ranks_higher(tmp_path):
     assert top(0.0, "lexical") == top(0.3, "lexical")
     with pytest.raises(ValueError, match="context"):
         HybridSearcher(index, embedder, context=1.5)
+
+
+@needs_shared()
+def test_hnsw_above_the_exact_threshold_finds_what_exact_search_finds(tmp_path, use_embedder):
+    """The approximate index against the brute-force oracle, on the real reports and embedder."""
+    from retriever.index import FaissSettings
+
+    exact_root, hnsw_root = tmp_path / "exact", tmp_path / "hnsw"
+    ingest(exact_root, [REPORTS], use_embedder)
+    ingest(hnsw_root, [REPORTS], use_embedder, faiss_settings=FaissSettings(exact_max=10))
+    exact, approx = _load(exact_root, use_embedder), _load(hnsw_root, use_embedder)
+    assert exact.manifest["faiss"] == "flat" and approx.manifest["faiss"] == "hnsw"
+    queries = [p.text[:40] for p in exact.all_passages()[::7]] + [HEADLINE, "行政复议案件", "普法宣传活动"]
+    vectors = np.stack([use_embedder.embed_query(q) for q in queries]).astype(np.float32)
+    ex_scores, _ = exact.ann.search(vectors, 10)
+    ap_scores, _ = approx.ann.search(vectors, 10)
+    recall = np.mean([np.sum(a >= e[-1] - 1e-5) / 10 for e, a in zip(ex_scores, ap_scores, strict=True)])
+    assert recall >= 0.95
+    for q in (HEADLINE, "海安高新区协商议事活动"):
+        a = HybridSearcher(exact, use_embedder).search(q, k=5).hits
+        b = HybridSearcher(approx, use_embedder).search(q, k=5).hits
+        assert [h.passage.id for h in a] == [h.passage.id for h in b]
+
+
+@needs_shared()
+def test_fast_paths_equal_their_brute_force_oracles(real_index, use_embedder):
+    """Unit matching by dictionary lookups against the scan of every alias; BM25 scoring of a few
+    reports' rows against scoring every passage; report ranges against a scan of the rows."""
+    from retriever.search import UnitMatcher, bm25_rows, match_units
+
+    index = _load(real_index, use_embedder)
+    matcher = UnitMatcher(index.reports)
+    questions = [HEADLINE, "珠海高新区党群工作部2022年提拔了几名干部", "区国资委和海安高新区2023年各审核了多少合同",
+                 "高新区管委会的报告", "党政办和党群工作部", "重点区域署重点区域署", "ＡＢＣ党政办"]
+    questions += [f"{a}与{b}" for r in index.reports for a in r.aliases[:3] for b in index.reports[0].aliases[:2]]
+    for q in questions:
+        assert matcher.match(q) == match_units(q, index.reports), q
+    searcher = HybridSearcher(index, use_embedder)
+    rng = np.random.default_rng(0)
+    for q in (HEADLINE, "行政复议案件办理情况", "普法宣传活动"):
+        ids = index.bm25.get_tokens_ids(searcher.tokenizer.tokens(q))
+        full = index.bm25.get_scores_from_ids(ids)
+        for report in index.reports:
+            rows = index.rows_of([report.id])
+            assert np.array_equal(rows, np.flatnonzero(index.row_report == index.reports.index(report)))
+            np.testing.assert_allclose(bm25_rows(index.bm25, ids, rows), full[rows], rtol=1e-5, atol=1e-6)
+        rows = np.sort(rng.choice(index.size, 40, replace=False))
+        np.testing.assert_allclose(bm25_rows(index.bm25, ids, rows), full[rows], rtol=1e-5, atol=1e-6)
