@@ -14,8 +14,8 @@ ENV_PREFIX = "GOVQA_"
 DEFAULTS: dict[str, dict[str, Any]] = {
     "index": {"dir": "data/index", "keep_generations": 3, "watch_quiet_seconds": 2.0},
     "embedder": {"name": "use-multilingual", "model": "", "dim": 256},
-    "search": {"alpha": 0.4, "candidates": 100, "context": 0.3, "faiss_exact_max": 200000, "hnsw_m": 32,
-               "hnsw_ef_construction": 80, "hnsw_ef_search": 96},
+    "search": {"alpha": 0.4, "candidates": 100, "context": 0.3, "faiss_exact_max": 20000, "hnsw_m": 32,
+               "hnsw_ef_construction": 200, "hnsw_ef_search": 128},
     "answer": {"top_k": 6, "min_coverage": 0.55},
     "api": {"host": "127.0.0.1", "port": 8000, "rate_per_second": 20.0, "burst": 40, "max_body_bytes": 65536,
             "max_upload_bytes": 50 * 1024 * 1024, "max_files": 20, "reload_seconds": 2.0},

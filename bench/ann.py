@@ -1,0 +1,75 @@
+"""Which FAISS index past which size: exact (flat) search against HNSW at several efSearch
+values, on real USE v3 vectors of a synthetic corpus (bench/corpus.py), queried with questions
+made from it. Prints recall@10 against exact search and per-query latency (one at a time).
+
+    python bench/ann.py [--passages 30000] [--m 32] [--ef-construction 80 200] [--ef 64 96 128 192 256] [--json OUT]
+
+The synthetic corpus repeats sentences, so many passages tie: a result counts as found when its
+score reaches the 10th exact score (tie-aware recall).
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.corpus import write_corpus  # noqa: E402
+from bench.scale import REPORTS, make_questions, pct, timed  # noqa: E402
+from embeddings import make_embedder  # noqa: E402
+from retriever.chunking import chunk_report  # noqa: E402
+from retriever.ingest import embed_text, parse_report  # noqa: E402
+
+
+def main() -> None:
+    import faiss
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--passages", type=int, default=30_000)
+    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--m", type=int, default=32)
+    ap.add_argument("--ef-construction", type=int, nargs="+", default=[80, 200])
+    ap.add_argument("--ef", type=int, nargs="+", default=[64, 96, 128, 192, 256])
+    ap.add_argument("--json", dest="json_out", default=None)
+    args = ap.parse_args()
+    use = make_embedder("use-multilingual")
+    with tempfile.TemporaryDirectory() as tmp:
+        files = write_corpus(Path(tmp), args.passages, seed=11, reports_dir=REPORTS)
+        passages = [p for f in files for p in chunk_report(parse_report(f))]
+        questions = make_questions(files, args.queries, seed=3)
+    t = time.perf_counter()
+    vectors = np.ascontiguousarray(use.embed_documents([embed_text(p) for p in passages]), dtype=np.float32)
+    print(f"embedded {len(passages)} passages in {time.perf_counter() - t:.0f}s", file=sys.stderr)
+    queries = np.stack([use.embed_query(q["bare"]) for q in questions]).astype(np.float32)
+    exact = faiss.IndexFlatIP(vectors.shape[1])
+    exact.add(vectors)
+    t_exact, truth = timed(lambda q: exact.search(q[None, :], 10)[0][0], queries)
+    rows = [{"index": "flat (exact)", "recall_at_10": 1.0, **pct(t_exact)}]
+    for efc in args.ef_construction:
+        t = time.perf_counter()
+        hnsw = faiss.IndexHNSWFlat(vectors.shape[1], args.m, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = efc
+        hnsw.add(vectors)
+        build = time.perf_counter() - t
+        for ef in args.ef:
+            hnsw.hnsw.efSearch = ef
+            times, found = timed(lambda q, index=hnsw: index.search(q[None, :], 10)[0][0], queries)
+            recall = np.mean([np.sum(f >= ex[-1] - 1e-5) / 10 for ex, f in zip(truth, found, strict=True)])
+            rows.append({"index": f"HNSW M={args.m} efC={efc} efSearch={ef}", "recall_at_10": round(float(recall), 3),
+                         "build_s": round(build, 1), **pct(times)})
+    print(f"{len(passages)} passages (USE v3, 512 dims), {len(queries)} queries, one at a time")
+    print(f"{'index':<40}{'recall@10':>10}{'p50 ms':>9}{'p99 ms':>9}{'build s':>9}")
+    for r in rows:
+        print(f"{r['index']:<40}{r['recall_at_10']:>10.3f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r.get('build_s', 0):>9.1f}")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(rows, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
