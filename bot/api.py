@@ -371,9 +371,22 @@ def safe_name(name: str | None) -> str:
     return base[-120:] or "upload"
 
 
-def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegram=None) -> FastAPI:
+SERVE_CONFIG_ENV = "GOVQA_SERVE_CONFIG"  # the settings `govqa serve --workers N` hands to its workers
+
+
+def app_from_environ() -> FastAPI:
+    """The app of one worker process of `govqa serve --workers N` (a uvicorn factory)."""
+    config = json.loads(os.environ[SERVE_CONFIG_ENV])
+    live = LiveService(config, poll_seconds=float(config["api"]["reload_seconds"]))
+    return create_app(config, live, load_first=True)
+
+
+def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegram=None,
+               load_first: bool = False) -> FastAPI:
     """The API over `live`; with `telegram` (a bot.telegram.TelegramWebhook) the Telegram bot too,
-    fed by webhook calls at its path."""
+    fed by webhook calls at its path. With `load_first` the index is loaded before the server
+    takes requests (a worker beside others, which answer meanwhile); else /readyz says 503 until
+    it is loaded."""
     api = config["api"]
     keys = keys or Keys.from_environ()
     limiter = RateLimiter(float(api["rate_per_second"]), int(api["burst"]))
@@ -387,6 +400,8 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
     @asynccontextmanager
     async def lifespan(_app):
         compute["limiter"] = anyio.CapacityLimiter(os.cpu_count() or 2)
+        if load_first:
+            await anyio.to_thread.run_sync(live.reload)
         live.start()
         try:
             if telegram is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -164,8 +165,9 @@ def ask_cmd(config, question, year, org, index_dir, as_json):
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
-def _start_watcher(config: dict, live, watch_dirs) -> None:
-    """--watch: ingest the folders whenever their files change, and serve the result at once."""
+def _start_watcher(config: dict, live, watch_dirs, reload: bool = True) -> None:
+    """--watch: ingest the folders whenever their files change, and (with `reload`) serve the
+    result at once."""
     if not watch_dirs:
         return
     import threading
@@ -175,7 +177,7 @@ def _start_watcher(config: dict, live, watch_dirs) -> None:
     def watcher():
         watch_and_ingest(live.root.root, list(watch_dirs), live.embedder,
                          quiet_seconds=float(config["index"]["watch_quiet_seconds"]),
-                         on_result=lambda result: (print_ingest(result), live.reload()),
+                         on_result=lambda result: (print_ingest(result), reload and live.reload()),
                          keep_generations=int(config["index"]["keep_generations"]),
                          faiss_settings=faiss_settings(config))
 
@@ -191,15 +193,17 @@ _WATCH = click.option("--watch", "watch_dirs", multiple=True, type=click.Path(fi
 @click.option("--port", default=None, type=click.IntRange(0, 65535), help="port (default: api.port from config)")
 @click.option("--index", "index_dir", default=None)
 @click.option("--allow-no-auth", is_flag=True, help="listen beyond loopback even though no API keys are set")
+@click.option("--workers", default=1, type=click.IntRange(1, 64),
+              help="server processes (each loads the index; use one per core for throughput)")
 @_WATCH
 @with_config
-def serve_cmd(config, host, port, index_dir, allow_no_auth, watch_dirs):
+def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs):
     """Serve the answer API over HTTP (docs at /docs)."""
     import logging
 
     import uvicorn
 
-    from .api import ADMIN_KEYS_ENV, READ_KEYS_ENV, Keys, create_app
+    from .api import ADMIN_KEYS_ENV, READ_KEYS_ENV, SERVE_CONFIG_ENV, Keys, create_app
     from .live import LiveService
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -212,6 +216,15 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, watch_dirs):
                                    f"{host}; set keys, listen on 127.0.0.1, or pass --allow-no-auth")
         click.echo(f"govqa: no API keys set ({READ_KEYS_ENV}, {ADMIN_KEYS_ENV}): every caller that can reach "
                    f"{host}:{port} may read and change the index", err=True)
+    if workers > 1:
+        if config["telegram"]["webhook_url"]:
+            raise click.UsageError("the Telegram webhook runs in one process: drop --workers or telegram.webhook_url")
+        # each worker builds its app from the settings resolved here (bot.api.app_from_environ)
+        config = {**config, "index": {**config["index"], "dir": str(Path(index_dir or config["index"]["dir"]).resolve())}}
+        os.environ[SERVE_CONFIG_ENV] = json.dumps(config)
+        _start_watcher(config, LiveService(config), watch_dirs, reload=False)  # workers follow the pointer
+        uvicorn.run("bot.api:app_from_environ", factory=True, workers=workers, host=host, port=port, log_level="info")
+        return
     live = LiveService(config, index_dir, poll_seconds=float(config["api"]["reload_seconds"]))
     telegram = None
     if config["telegram"]["webhook_url"]:

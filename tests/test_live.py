@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bot.service import open_service
 from retriever.index import FAULT_ENV, IndexDir
@@ -44,7 +45,8 @@ def _wait_for(predicate, seconds: float, what: str):
     raise AssertionError(f"timed out after {seconds}s waiting for {what}")
 
 
-def test_a_report_dropped_in_the_watched_folder_becomes_answerable_under_load(real_index, tmp_path):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_report_dropped_in_the_watched_folder_becomes_answerable_under_load(real_index, tmp_path, processes):
     index, inbox = _copy(real_index, tmp_path), tmp_path / "inbox"
     inbox.mkdir()
     with socket.socket() as s:
@@ -53,7 +55,7 @@ def test_a_report_dropped_in_the_watched_folder_becomes_answerable_under_load(re
     url = f"http://127.0.0.1:{port}"
     env = _env(GOVQA_API__RATE_PER_SECOND="0", GOVQA_API__RELOAD_SECONDS="0.5", GOVQA_INDEX__WATCH_QUIET_SECONDS="0.5")
     server = subprocess.Popen(GOVQA + ["serve", "--config", str(REPO / "config.toml"), "--index", str(index),
-                                       "--port", str(port), "--watch", str(inbox)],
+                                       "--port", str(port), "--watch", str(inbox), "--workers", str(processes)],
                               env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stop, seen = threading.Event(), []
 
