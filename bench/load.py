@@ -68,14 +68,16 @@ async def run_level(url: str, concurrency: int, total: int, deadline: float, que
             "rps": round(len(latencies) / elapsed, 1)}
 
 
-def load_server(index: Path, questions: list[str], concurrency: list[int], requests: int, seconds: float) -> list[dict]:
+def load_server(index: Path, questions: list[str], concurrency: list[int], requests: int, seconds: float,
+                workers: int = 1) -> list[dict]:
     """Start `govqa serve` on loopback over `index`, run each concurrency level, stop the server."""
     env = {**os.environ, "GOVQA_INDEX__DIR": str(index), "GOVQA_API__RATE_PER_SECOND": "0"}
     env.pop("GOVQA_API_KEYS", None)
     env.pop("GOVQA_ADMIN_KEYS", None)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(govqa() + ["serve", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=REPO,
+    server = subprocess.Popen(govqa() + ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+                              env=env, cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
@@ -106,14 +108,15 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=400, help="per concurrency level")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     ap.add_argument("--seconds", type=float, default=120, help="deadline per level")
+    ap.add_argument("--workers", type=int, default=1, help="server processes")
     ap.add_argument("--json", dest="json_out", default=None)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
         env = {**os.environ, "GOVQA_INDEX__DIR": str(index)}
         subprocess.run(govqa() + ["ingest", args.reports], env=env, check=True, capture_output=True, cwd=REPO)
-        rows = load_server(index, QUESTIONS, args.concurrency, args.requests, args.seconds)
-    print(f"POST /v1/answer, {len(QUESTIONS)} questions in turn, {os.cpu_count()} cores, one uvicorn worker")
+        rows = load_server(index, QUESTIONS, args.concurrency, args.requests, args.seconds, args.workers)
+    print(f"POST /v1/answer, {len(QUESTIONS)} questions in turn, {os.cpu_count()} cores, {args.workers} server process(es)")
     print_rows(rows)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(rows, indent=2), encoding="utf-8")

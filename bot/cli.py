@@ -203,7 +203,7 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs)
 
     import uvicorn
 
-    from .api import ADMIN_KEYS_ENV, READ_KEYS_ENV, SERVE_CONFIG_ENV, Keys, create_app
+    from .api import ADMIN_KEYS_ENV, READ_KEYS_ENV, SERVE_CONFIG_ENV, Keys, NoDelayH11Protocol, create_app
     from .live import LiveService
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -219,11 +219,18 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs)
     if workers > 1:
         if config["telegram"]["webhook_url"]:
             raise click.UsageError("the Telegram webhook runs in one process: drop --workers or telegram.webhook_url")
-        # each worker builds its app from the settings resolved here (bot.api.app_from_environ)
+        # each worker builds its app from the settings resolved here (bot.api.app_from_environ), and
+        # computes on its share of the cores: native thread pools of one thread each, so that the
+        # processes do not fight over the cores (with default pools, two workers served 40 requests/s
+        # at concurrency 16 instead of 268, at 100k passages)
         config = {**config, "index": {**config["index"], "dir": str(Path(index_dir or config["index"]["dir"]).resolve())}}
-        os.environ[SERVE_CONFIG_ENV] = json.dumps(config)
+        share = max(1, (os.cpu_count() or 1) // workers)
+        os.environ[SERVE_CONFIG_ENV] = json.dumps({"config": config, "compute_threads": share})
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")
         _start_watcher(config, LiveService(config), watch_dirs, reload=False)  # workers follow the pointer
-        uvicorn.run("bot.api:app_from_environ", factory=True, workers=workers, host=host, port=port, log_level="info")
+        uvicorn.run("bot.api:app_from_environ", factory=True, workers=workers, host=host, port=port, log_level="info",
+                    http=NoDelayH11Protocol)
         return
     live = LiveService(config, index_dir, poll_seconds=float(config["api"]["reload_seconds"]))
     telegram = None
