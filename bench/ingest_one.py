@@ -51,7 +51,10 @@ def time_one(root: Path, work: Path, embedder, seed: int) -> dict:
     new.write_text(text, encoding="utf-8")
     t = time.perf_counter()
     result = ingest(root, [new], embedder)
-    return {"seconds": round(time.perf_counter() - t, 2), "embedded": result.embedded, "passages": result.passages}
+    seconds = time.perf_counter() - t
+    store = IndexDir(root).current_path() / "store.sqlite"
+    return {"seconds": round(seconds, 2), "embedded": result.embedded, "passages": result.passages,
+            "store_mb": round(store.stat().st_size / 2**20, 1)}
 
 
 def main() -> None:
@@ -70,9 +73,9 @@ def main() -> None:
             size = synthetic_base(work / f"s{n}", work / f"corpus{n}", n, embedder)
             print(f"  built a synthetic base of {size} passages in {time.perf_counter() - t:.0f}s", file=sys.stderr)
             rows.append({"index": f"synthetic, {size} passages"} | time_one(work / f"s{n}", work, embedder, n))
-    print(f"{'index':<32}{'seconds':>9}{'embedded':>10}{'passages after':>16}")
+    print(f"{'index':<32}{'seconds':>9}{'embedded':>10}{'passages after':>16}{'store.sqlite MB':>17}")
     for r in rows:
-        print(f"{r['index']:<32}{r['seconds']:>9.2f}{r['embedded']:>10}{r['passages']:>16}")
+        print(f"{r['index']:<32}{r['seconds']:>9.2f}{r['embedded']:>10}{r['passages']:>16}{r['store_mb']:>17}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .store import (
-    TOKEN_SEP,
+    WORD_SEP,
     check_manifest,
     read_manifest,
     read_passages,
@@ -184,18 +184,20 @@ def _fsync_tree(path: Path) -> None:
 
 def build_generation(path: Path, reports: list[Report], passages: list[Passage], vectors: np.ndarray,
                      vec_keys: list[str], log: list[tuple[float, str, str, str]], embedder_name: str,
-                     dim: int, faiss_settings: FaissSettings, known_tokens: dict[str, list[str]] | None = None) -> None:
-    """Write a complete generation into `path` (an empty staging directory). `known_tokens` maps
-    passage ids to BM25 tokens already computed (unchanged passages of the previous generation)."""
+                     dim: int, faiss_settings: FaissSettings, known_words: dict[str, list[str]] | None = None) -> None:
+    """Write a complete generation into `path` (an empty staging directory). `known_words` maps
+    passage ids to their jieba words already computed (unchanged passages of the previous
+    generation): segmenting was most of an ingest's time; the character n-grams are cheap to redo."""
     import bm25s
     import faiss
 
     by_id = {r.id: r for r in reports}
     tokenizer = get_tokenizer()
-    known_tokens = known_tokens or {}
-    corpus_tokens = [known_tokens.get(p.id) or tokenizer.tokens(index_header(by_id[p.report_id], p.section) + "\n" + p.text)
-                     for p in passages]
-    write_store(path / "store.sqlite", reports, passages, vec_keys, corpus_tokens, log)
+    known_words = known_words or {}
+    texts = [index_header(by_id[p.report_id], p.section) + "\n" + p.text for p in passages]
+    words = [known_words.get(p.id) or tokenizer.index_words(t) for p, t in zip(passages, texts, strict=True)]
+    corpus_tokens = [w + tokenizer.ngrams(t) for w, t in zip(words, texts, strict=True)]
+    write_store(path / "store.sqlite", reports, passages, vec_keys, words, log)
     save_vectors(path / "vectors.npy", vectors)
     df: Counter[str] = Counter()
     for toks in corpus_tokens:
@@ -269,9 +271,9 @@ class Index:
     def all_passages(self) -> list[Passage]:
         return read_passages(self._con(), self.report_by_id)
 
-    def tokens_by_passage(self) -> dict[str, list[str]]:
-        return {pid: toks.split(TOKEN_SEP) if toks else []
-                for pid, toks in self._con().execute("SELECT id, tokens FROM passages")}
+    def words_by_passage(self) -> dict[str, list[str]]:
+        return {pid: words.split(WORD_SEP) if words else []
+                for pid, words in self._con().execute("SELECT id, words FROM passages")}
 
     def vec_keys(self) -> list[str]:
         return [r[0] for r in self._con().execute("SELECT vec_key FROM passages ORDER BY row")]

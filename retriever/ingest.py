@@ -244,11 +244,11 @@ def ingest(
                               for p in passages]
             name = root.next_name()
             staged = root.staging(name)
-            # kept passages keep their report's metadata, so their stored BM25 tokens still hold
+            # kept passages keep their report's metadata, so their stored words still hold
             kept_ids = {p.id for p in kept}
-            known = {pid: t for pid, t in old.tokens_by_passage().items() if pid in kept_ids} if old else {}
+            known = {pid: w for pid, w in old.words_by_passage().items() if pid in kept_ids} if old else {}
             build_generation(staged, final_reports, final_passages, vectors, keys, log, embedder.name,
-                             embedder.dim, faiss_settings or FaissSettings(), known_tokens=known)
+                             embedder.dim, faiss_settings or FaissSettings(), known_words=known)
             checkpoint("staged")
             root.publish(name, staged)
             checkpoint("published")

@@ -14,8 +14,8 @@ import numpy as np
 from .types import Passage, Report
 
 PARSER_VERSION = "1"
-FORMAT_VERSION = 2
-TOKEN_SEP = "\x1f"  # joins a passage's BM25 tokens in the passages.tokens column
+FORMAT_VERSION = 3
+WORD_SEP = "\x1f"  # joins a passage's jieba words in the passages.words column
 
 _SCHEMA = """
 CREATE TABLE reports (
@@ -26,7 +26,7 @@ CREATE TABLE reports (
 CREATE TABLE passages (
     row INTEGER PRIMARY KEY, id TEXT NOT NULL, report_id TEXT NOT NULL REFERENCES reports(id),
     section TEXT NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    vec_key TEXT NOT NULL, tokens TEXT NOT NULL
+    vec_key TEXT NOT NULL, words TEXT NOT NULL
 );
 CREATE INDEX passages_report ON passages(report_id);
 CREATE INDEX passages_vec_key ON passages(vec_key);
@@ -39,7 +39,7 @@ class IndexMismatchError(RuntimeError):
 
 
 def write_store(path: Path, reports: list[Report], passages: list[Passage], vec_keys: list[str],
-                tokens: list[list[str]], log: list[tuple[float, str, str, str]]) -> None:
+                words: list[list[str]], log: list[tuple[float, str, str, str]]) -> None:
     con = sqlite3.connect(path)
     try:
         con.executescript(_SCHEMA)
@@ -53,8 +53,8 @@ def write_store(path: Path, reports: list[Report], passages: list[Passage], vec_
         )
         con.executemany(
             "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?)",
-            [(i, p.id, p.report_id, p.section, p.text, p.start, p.end, k, TOKEN_SEP.join(t))
-             for i, (p, k, t) in enumerate(zip(passages, vec_keys, tokens, strict=True))],
+            [(i, p.id, p.report_id, p.section, p.text, p.start, p.end, k, WORD_SEP.join(w))
+             for i, (p, k, w) in enumerate(zip(passages, vec_keys, words, strict=True))],
         )
         con.executemany("INSERT INTO ingest_log VALUES (?,?,?,?)", log)
         con.commit()

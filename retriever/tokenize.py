@@ -48,9 +48,17 @@ class Tokenizer:
         return [w for w in self._jieba.lcut(text, HMM=False) if _WORD_OK.search(w) and w.strip()]
 
     def tokens(self, text: str) -> list[str]:
+        """BM25 tokens: jieba words (the costly part), then character bigrams and single characters."""
+        return self.index_words(text) + self.ngrams(text)
+
+    def index_words(self, text: str) -> list[str]:
         text = unicodedata.normalize("NFKC", text).lower()
-        out = [w for w in self._jieba.lcut(text, HMM=False) if w not in STOPWORDS and _WORD_OK.search(w) and w.strip()]
-        for run in _CJK_RUN.findall(text):
+        return [w for w in self._jieba.lcut(text, HMM=False) if w not in STOPWORDS and _WORD_OK.search(w) and w.strip()]
+
+    @staticmethod
+    def ngrams(text: str) -> list[str]:
+        out = []
+        for run in _CJK_RUN.findall(unicodedata.normalize("NFKC", text).lower()):
             out.extend(BIGRAM_MARK + run[i : i + 2] for i in range(len(run) - 1))
             out.extend(CHAR_MARK + c for c in run if c not in _STOP_CHARS)
         return out
