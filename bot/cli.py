@@ -165,6 +165,13 @@ def ask_cmd(config, question, year, org, index_dir, as_json):
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
+def _log_setup() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Telegram calls: a line each, with the bot token in it
+
+
 def _start_watcher(config: dict, live, watch_dirs, reload: bool = True) -> None:
     """--watch: ingest the folders whenever their files change, and (with `reload`) serve the
     result at once."""
@@ -199,14 +206,12 @@ _WATCH = click.option("--watch", "watch_dirs", multiple=True, type=click.Path(fi
 @with_config
 def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs):
     """Serve the answer API over HTTP (docs at /docs)."""
-    import logging
-
     import uvicorn
 
     from .api import ADMIN_KEYS_ENV, READ_KEYS_ENV, SERVE_CONFIG_ENV, Keys, NoDelayH11Protocol, create_app
     from .live import LiveService
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_setup()
     host = host or config["api"]["host"]
     port = int(config["api"]["port"] if port is None else port)
     keys = Keys.from_environ()
@@ -251,15 +256,15 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs)
 @with_config
 def telegram_cmd(config, index_dir, watch_dirs):
     """Answer in Telegram chats (long polling; the token from TELEGRAM_BOT_TOKEN)."""
-    import logging
-
     from telegram import Update
 
     from .live import LiveService
     from .telegram import allowed_chats, bot_token, build_application
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise, with the token in it
+    _log_setup()
+    if config["telegram"]["webhook_url"]:
+        raise click.UsageError("telegram.webhook_url is set, so the bot runs inside `govqa serve` (polling here "
+                               "would delete the webhook); unset it to use long polling")
     try:
         token = bot_token()
         allowed = allowed_chats(config)

@@ -37,7 +37,8 @@ def parse_years(question: str) -> tuple[int, ...]:
 def match_units(question: str, reports: Iterable[Report]) -> tuple[list[Report], list[str]]:
     """Reports whose unit the question names, by their aliases. A match inside a longer match of
     another report's alias does not count (珠海高新区党群工作部 names 党群工作部, not 珠海高新区…);
-    generic names (高新区, 管委会 …) alone never do."""
+    generic names (高新区, 管委会 …) alone never do. The plain definition, a scan of every alias:
+    searches use UnitMatcher, which the tests hold to it."""
     text = unicodedata.normalize("NFKC", question)
     spans: list[tuple[int, int, Report, str]] = []
     for report in reports:
