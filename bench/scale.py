@@ -109,8 +109,9 @@ def disk_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def resident(root: Path, question: str) -> dict:
-    """RSS of a fresh process before and after loading the index (embedder already loaded)."""
+def resident(root: Path, questions: list[dict]) -> dict:
+    """RSS of a fresh process before and after loading the index (embedder already loaded), and
+    after answering every question, filtered and unfiltered (memory-mapped parts come in as read)."""
     code = f"""
 import json, sys
 sys.path.insert(0, {str(REPO)!r})
@@ -125,8 +126,11 @@ e.embed_query('预热')
 get_tokenizer().tokens('预热')  # the jieba dictionary is a fixed cost, not the index's
 before = rss()
 s = open_service(load_config({str(REPO / 'config.toml')!r}, environ={{}}), {str(root)!r}, embedder=e)
-s.composer.answer({question!r})
-print(json.dumps({{'before': before, 'after': rss()}}))
+s.composer.answer({questions[0]["question"]!r})
+after = rss()
+for q in {[q["question"] for q in questions] + [q["bare"] for q in questions]!r}:
+    s.composer.answer(q)
+print(json.dumps({{'before': before, 'after': after, 'warm': rss()}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -219,9 +223,10 @@ def run(n: int, args, config: dict, use, work: Path) -> dict:
     row["hit_at_5"] = round(float(np.mean([hit(h[:5], q) for h, q in zip(found, questions, strict=True)])), 3)
     row["answer_accuracy"] = round(float(np.mean([a.found and q["answer"] in a.text for a, q in zip(answers, questions, strict=True)])), 3)
     row["disk_mb"] = round(disk_bytes(IndexDir(root).current_path()) / 2**20, 1)
-    rss = resident(root, questions[0]["question"])
+    rss = resident(root, questions)
     row["rss_mb"] = round(rss["after"] / 2**20)
     row["rss_per_passage_bytes"] = round((rss["after"] - rss["before"]) / row["passages"])
+    row["rss_warm_per_passage_bytes"] = round((rss["warm"] - rss["before"]) / row["passages"])
     if row["vectors"] != "random":  # recall on random vectors says nothing about real ones
         queries = np.stack([use.embed_query(q["bare"]) for q in questions[: args.ann_queries]]).astype(np.float32)
         row["ann"] = ann_recall(np.ascontiguousarray(service.index.vectors, dtype=np.float32), queries, config)
@@ -246,6 +251,7 @@ def print_table(rows: list[dict]) -> None:
             ("answer p50/p99", lambda r: f"{r['answer']['p50_ms']}/{r['answer']['p99_ms']}"),
             ("hit@5", lambda r: r["hit_at_5"]), ("answer acc", lambda r: r["answer_accuracy"]),
             ("RSS MB", lambda r: r["rss_mb"]), ("B/passage", lambda r: r["rss_per_passage_bytes"]),
+            ("B/passage after all questions", lambda r: r["rss_warm_per_passage_bytes"]),
             ("disk MB", lambda r: r["disk_mb"]),
             ("HNSW recall@10", lambda r: r["ann"]["recall_at_10"]),
             ("exact/HNSW p50", lambda r: f"{r['ann']['exact']['p50_ms']}/{r['ann']['hnsw']['p50_ms']}"),
