@@ -202,8 +202,10 @@ def test_hnsw_above_the_exact_threshold_finds_what_exact_search_finds(tmp_path, 
     queries = [p.text[:40] for p in exact.all_passages()[::7]] + [HEADLINE, "行政复议案件", "普法宣传活动"]
     vectors = np.stack([use_embedder.embed_query(q) for q in queries]).astype(np.float32)
     ex_scores, _ = exact.ann.search(vectors, 10)
-    ap_scores, _ = approx.ann.search(vectors, 10)
-    recall = np.mean([np.sum(a >= e[-1] - 1e-5) / 10 for e, a in zip(ex_scores, ap_scores, strict=True)])
+    _, found = approx.ann.search(vectors, 10)
+    # a result counts when its exact score reaches the 10th best (ties are common in reports)
+    got = [np.asarray(exact.vectors)[f[f >= 0]] @ q for f, q in zip(found, vectors, strict=True)]
+    recall = np.mean([np.sum(g >= e[-1] - 1e-5) / 10 for e, g in zip(ex_scores, got, strict=True)])
     assert recall >= 0.95
     for q in (HEADLINE, "海安高新区协商议事活动"):
         a = HybridSearcher(exact, use_embedder).search(q, k=5).hits
