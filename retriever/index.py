@@ -182,6 +182,33 @@ def _fsync_tree(path: Path) -> None:
         _fsync_dir(Path(dirpath))
 
 
+def bm25_matrix(doc_ids: list[np.ndarray], n_vocab: int, k1: float, b: float, chunk: int = 20_000):
+    """BM25 scores (bm25s's Lucene variant) of every (token, passage) pair, as the column-sparse
+    arrays bm25s searches: data, indices (passages, ascending within a token) and indptr (by token
+    id); and each token's document frequency. Vectorised over the passages' token-id arrays, so a
+    corpus costs a few bytes a token; the tests hold it to bm25s's own indexing."""
+    n_docs = len(doc_ids)
+    lengths = np.fromiter((d.size for d in doc_ids), dtype=np.int64, count=n_docs)
+    docs, toks, tfs = [], [], []
+    for start in range(0, n_docs, chunk):  # distinct (passage, token) pairs with their counts
+        part = doc_ids[start : start + chunk]
+        doc = np.repeat(np.arange(start, start + len(part), dtype=np.int64), lengths[start : start + len(part)])
+        keys, counts = np.unique(doc * n_vocab + np.concatenate(part or [np.zeros(0, np.int32)]), return_counts=True)
+        docs.append((keys // n_vocab).astype(np.int32))
+        toks.append((keys % n_vocab).astype(np.int32))
+        tfs.append(counts.astype(np.float32))
+    doc = np.concatenate(docs or [np.zeros(0, np.int32)])
+    tok = np.concatenate(toks or [np.zeros(0, np.int32)])
+    tf = np.concatenate(tfs or [np.zeros(0, np.float32)])
+    df = np.bincount(tok, minlength=n_vocab)
+    idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+    norm = k1 * (1 - b + b * lengths / max(float(lengths.mean()) if n_docs else 1.0, 1e-9))
+    scores = (idf[tok] * tf / (norm[doc] + tf)).astype(np.float32)
+    order = np.argsort(tok, kind="stable")  # by token; pairs came ordered by passage, and stay so
+    indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+    return scores[order], doc[order], indptr, df
+
+
 def build_generation(path: Path, reports: list[Report], passages: list[Passage], vectors: np.ndarray,
                      vec_keys: list[str], log: list[tuple[float, str, str, str]], embedder_name: str,
                      dim: int, faiss_settings: FaissSettings, known_words: dict[str, list[str]] | None = None) -> None:
@@ -194,18 +221,23 @@ def build_generation(path: Path, reports: list[Report], passages: list[Passage],
     by_id = {r.id: r for r in reports}
     tokenizer = get_tokenizer()
     known_words = known_words or {}
-    texts = [index_header(by_id[p.report_id], p.section) + "\n" + p.text for p in passages]
-    words = [known_words.get(p.id) or tokenizer.index_words(t) for p, t in zip(passages, texts, strict=True)]
-    corpus_tokens = [w + tokenizer.ngrams(t) for w, t in zip(words, texts, strict=True)]
+    vocab: dict[str, int] = {}
+    words, doc_ids = [], []
+    for p in passages:  # each passage's tokens become ids at once: strings for every token of a
+        text = index_header(by_id[p.report_id], p.section) + "\n" + p.text  # large corpus do not fit
+        w = known_words.get(p.id) or tokenizer.index_words(text)
+        words.append(WORD_SEP.join(w))
+        tokens = w + tokenizer.ngrams(text)
+        doc_ids.append(np.fromiter((vocab.setdefault(t, len(vocab)) for t in tokens), dtype=np.int32, count=len(tokens)))
     write_store(path / "store.sqlite", reports, passages, vec_keys, words, log)
     save_vectors(path / "vectors.npy", vectors)
-    df: Counter[str] = Counter()
-    for toks in corpus_tokens:
-        df.update(set(toks))
-    (path / "df.json").write_text(json.dumps({"n": len(passages), "df": df}, ensure_ascii=False), encoding="utf-8")
+    data, indices, indptr, df = bm25_matrix(doc_ids, len(vocab), BM25_K1, BM25_B)
+    (path / "df.json").write_text(json.dumps({"n": len(passages), "df": dict(zip(vocab, df.tolist(), strict=True))},
+                                             ensure_ascii=False), encoding="utf-8")
     if passages:
         bm25 = bm25s.BM25(k1=BM25_K1, b=BM25_B)
-        bm25.index(corpus_tokens, show_progress=False)
+        bm25.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": len(passages)}
+        bm25.vocab_dict, bm25.nonoccurrence_array = vocab, None
         bm25.save(str(path / "bm25"), show_progress=False)
     kind = "flat" if len(passages) <= faiss_settings.exact_max else "hnsw"
     if kind == "flat":

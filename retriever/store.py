@@ -39,7 +39,8 @@ class IndexMismatchError(RuntimeError):
 
 
 def write_store(path: Path, reports: list[Report], passages: list[Passage], vec_keys: list[str],
-                words: list[list[str]], log: list[tuple[float, str, str, str]]) -> None:
+                words: list[str], log: list[tuple[float, str, str, str]]) -> None:
+    """`words`: each passage's jieba words, joined by WORD_SEP."""
     con = sqlite3.connect(path)
     try:
         con.executescript(_SCHEMA)
@@ -53,7 +54,7 @@ def write_store(path: Path, reports: list[Report], passages: list[Passage], vec_
         )
         con.executemany(
             "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?)",
-            [(i, p.id, p.report_id, p.section, p.text, p.start, p.end, k, WORD_SEP.join(w))
+            [(i, p.id, p.report_id, p.section, p.text, p.start, p.end, k, w)
              for i, (p, k, w) in enumerate(zip(passages, vec_keys, words, strict=True))],
         )
         con.executemany("INSERT INTO ingest_log VALUES (?,?,?,?)", log)

@@ -237,3 +237,30 @@ def test_fast_paths_equal_their_brute_force_oracles(real_index, use_embedder):
             np.testing.assert_allclose(bm25_rows(index.bm25, ids, rows), full[rows], rtol=1e-5, atol=1e-6)
         rows = np.sort(rng.choice(index.size, 40, replace=False))
         np.testing.assert_allclose(bm25_rows(index.bm25, ids, rows), full[rows], rtol=1e-5, atol=1e-6)
+
+
+@needs_shared()
+def test_bm25_matrix_scores_as_bm25s_indexing_does(real_index, use_embedder):
+    """Our vectorised BM25 build against bm25s's own indexing of the same tokens (the oracle)."""
+    import bm25s
+
+    from retriever.index import bm25_matrix
+    from retriever.tokenize import BM25_B, BM25_K1, get_tokenizer
+
+    tokenizer = get_tokenizer()
+    corpus = [tokenizer.tokens(p.text) for p in _load(real_index, use_embedder).all_passages()]
+    reference = bm25s.BM25(k1=BM25_K1, b=BM25_B)
+    reference.index(corpus, show_progress=False)
+    vocab: dict[str, int] = {}
+    ids = [np.array([vocab.setdefault(t, len(vocab)) for t in doc], dtype=np.int32) for doc in corpus]
+    for chunk in (7, 20_000):  # passages are processed in chunks: across chunk borders as within
+        data, indices, indptr, df = bm25_matrix(ids, len(vocab), BM25_K1, BM25_B, chunk=chunk)
+        assert df.sum() == sum(len(set(doc)) for doc in corpus)
+        ours = bm25s.BM25(k1=BM25_K1, b=BM25_B)
+        ours.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": len(corpus)}
+        ours.vocab_dict, ours.nonoccurrence_array = vocab, None
+        for q in (HEADLINE, "行政复议案件办理情况", "普法宣传活动", "海安高新区协商议事活动"):
+            tokens = tokenizer.tokens(q)
+            np.testing.assert_allclose(ours.get_scores_from_ids(ours.get_tokens_ids(tokens)),
+                                       reference.get_scores_from_ids(reference.get_tokens_ids(tokens)),
+                                       rtol=1e-5, atol=1e-6)
