@@ -80,6 +80,19 @@ NEW_QUESTION = "青石县市场监管局2024年办理了多少件行政处罚案
 HEADLINE = "重点区域署2023年出具了多少份法律意见书？"
 
 
+def wait_for(check, seconds: float = 30.0, what: str = "the condition", interval: float = 0.05):
+    """Poll `check` until it returns something true (which is returned), or fail after `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
 class ServerThread:
     """A real uvicorn server for an app, in a thread, on a loopback port the OS picked."""
 

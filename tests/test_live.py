@@ -17,7 +17,7 @@ import pytest
 from bot.service import open_service
 from retriever.index import FAULT_ENV, IndexDir
 
-from .conftest import HEADLINE, NEW_QUESTION, NEW_REPORT, REPO, needs_shared
+from .conftest import HEADLINE, NEW_QUESTION, NEW_REPORT, REPO, needs_shared, wait_for
 
 pytestmark = needs_shared()
 GOVQA = [sys.executable, "-m", "bot.cli"]
@@ -33,16 +33,6 @@ def _copy(real_index, tmp_path) -> Path:
     target = tmp_path / "index"
     shutil.copytree(real_index, target)
     return target
-
-
-def _wait_for(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
 
 
 @pytest.mark.parametrize("processes", [1, 2])
@@ -72,13 +62,13 @@ def test_a_report_dropped_in_the_watched_folder_becomes_answerable_under_load(re
             except httpx.TransportError:
                 return server.poll() is not None  # ends the wait; asserted below
 
-        _wait_for(ready, 60, "the server to be ready")
+        wait_for(ready, 60, "the server to be ready")
         assert server.poll() is None, server.stderr.read().decode()[-2000:]
         before = httpx.get(url + "/readyz").json()["generation"]
         workers = [threading.Thread(target=hammer) for _ in range(4)]
         for w in workers:
             w.start()
-        _wait_for(lambda: len(seen) > 20, 30, "the clients to get going")
+        wait_for(lambda: len(seen) > 20, 30, "the clients to get going")
         dropped = time.monotonic()
         (inbox / "青石县2024年报告.txt").write_text(NEW_REPORT, encoding="utf-8")
 
@@ -86,7 +76,7 @@ def test_a_report_dropped_in_the_watched_folder_becomes_answerable_under_load(re
             r = httpx.post(url + "/v1/answer", json={"question": NEW_QUESTION}, timeout=30).json()
             return r["found"] and "146件" in r["answer"]
 
-        _wait_for(answered, 60, "the new report to be answerable")
+        wait_for(answered, 60, "the new report to be answerable")
         took = time.monotonic() - dropped
         time.sleep(0.5)
         stop.set()
@@ -123,7 +113,7 @@ def test_sigkill_at_every_stage_of_an_ingest_leaves_the_served_index_intact(real
                                 env=_env(**{FAULT_ENV: f"{stage}:{marker}"}),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            _wait_for(lambda m=marker, p=proc: m.exists() or p.poll() is not None, 60, f"the ingest to reach {stage}")
+            wait_for(lambda m=marker, p=proc: m.exists() or p.poll() is not None, 60, f"the ingest to reach {stage}")
             assert marker.exists(), proc.stderr.read().decode()[-2000:]
         finally:
             proc.send_signal(signal.SIGKILL)
@@ -154,13 +144,13 @@ def test_watch_mode_ingests_changes_and_prunes_deleted_files(tmp_path, use_embed
                               kwargs={"quiet_seconds": 0.3, "stop": stop, "on_result": results.append}, daemon=True)
     worker.start()
     try:
-        _wait_for(lambda: results, 30, "the first round")
+        wait_for(lambda: results, 30, "the first round")
         report = inbox / "青石县2024年报告.txt"
         report.write_text(NEW_REPORT, encoding="utf-8")
         (inbox / "notes.md").write_text("not a report", encoding="utf-8")  # ignored: not a report type
-        _wait_for(lambda: any(f.status == "added" for r in results for f in r.files), 30, "the new report")
+        wait_for(lambda: any(f.status == "added" for r in results for f in r.files), 30, "the new report")
         report.unlink()
-        _wait_for(lambda: any(f.status == "removed" for r in results for f in r.files), 30, "the removal")
+        wait_for(lambda: any(f.status == "removed" for r in results for f in r.files), 30, "the removal")
         assert results[-1].reports == 0
     finally:
         stop.set()

@@ -16,7 +16,7 @@ import pytest
 from bot.answer import Answer, Citation
 from bot.telegram import Line, answer_lines, split_messages
 
-from .conftest import HEADLINE, REPO, ServerThread, needs_shared
+from .conftest import HEADLINE, REPO, ServerThread, needs_shared, wait_for
 from .fake_telegram import BOT, TOKEN, FakeTelegram, visible_text
 
 GROUP = {"id": -1001, "type": "supergroup", "title": "法治办"}
@@ -25,16 +25,6 @@ OLD_GROUP = {"id": -3003, "type": "group", "title": "升级前"}
 NEW_GROUP_ID = -1003003
 PRIVATE = {"id": 555, "type": "private", "first_name": "Analyst"}
 BOTNAME = BOT["username"]
-
-
-def wait_for(check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for the bot")
 
 
 class BotThread:
@@ -79,7 +69,7 @@ def telegram(real_index, config, use_embedder):
 def reply_to(fake: FakeTelegram, msg: dict, timeout: float = 30.0) -> list[dict]:
     """The bot's messages quoting `msg`, once one has arrived."""
     return wait_for(lambda: [m for m in fake.sent if (m["reply_parameters"] or {}).get("message_id") == msg["message_id"]],
-                    timeout)
+                    timeout, "the bot's reply")
 
 
 @needs_shared()
