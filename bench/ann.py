@@ -20,8 +20,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.corpus import write_corpus  # noqa: E402
-from bench.scale import REPORTS, make_questions, pct, timed  # noqa: E402
+from bench.corpus import REPORTS, write_corpus  # noqa: E402
+from bench.scale import make_questions, pct, tie_aware_recall, timed  # noqa: E402
 from embeddings import make_embedder  # noqa: E402
 from retriever.chunking import chunk_report  # noqa: E402
 from retriever.ingest import embed_text, parse_report  # noqa: E402
@@ -63,9 +63,7 @@ def main() -> None:
         for ef in args.ef:
             hnsw.hnsw.efSearch = ef
             times, found = timed(lambda q, index=hnsw: index.search(q[None, :], 10)[1][0], queries)
-            # scored exactly (float16 storage rounds the index's own scores)
-            exact_found = [vectors[f[f >= 0]] @ q for f, q in zip(found, queries, strict=True)]
-            recall = np.mean([np.sum(f >= ex[-1] - 1e-5) / 10 for ex, f in zip(truth, exact_found, strict=True)])
+            recall = tie_aware_recall(vectors, queries, truth, found)
             rows.append({"index": f"HNSW {storage} M={args.m} efC={efc} efS={ef}", "recall_at_10": round(float(recall), 3),
                          "build_s": round(build, 1), **pct(times)})
     print(f"{len(passages)} passages (USE v3, 512 dims), {len(queries)} queries, one at a time")

@@ -9,13 +9,17 @@ import argparse
 import random
 import re
 import sys
+import zlib
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from retriever.clean import clean_text  # noqa: E402
 from retriever.readers import read_file  # noqa: E402
 
+REPORTS = Path(__file__).resolve().parents[2] / "shared" / "reports"  # the five real reports
 PLACES = ("青石", "白沙", "云溪", "临川", "安平", "东湖", "西岭", "南浦", "北塘", "长宁", "松阳", "柳河", "金川", "石门",
           "桃源", "清水", "龙泉", "凤岗", "梅林", "枫桥")
 LEVELS = ("县", "区", "市")
@@ -67,12 +71,28 @@ def write_corpus(out: Path, n_passages: int, seed: int, reports_dir: Path, per_r
     return files
 
 
+class RandomVectors:
+    """Stands in for the default embedder where embedding N passages would take too long: a
+    random unit vector per text (the same text, the same vector), under the default's name."""
+
+    def __init__(self, like):
+        self.name, self.dim = like.name, like.dim
+
+    def embed_documents(self, texts):
+        out = np.stack([np.random.default_rng(zlib.crc32(t.encode())).standard_normal(self.dim, dtype=np.float32)
+                        for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def embed_query(self, text):
+        return self.embed_documents([text])[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
     ap.add_argument("--passages", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--reports", default=str(Path(__file__).resolve().parents[2] / "shared" / "reports"))
+    ap.add_argument("--reports", default=str(REPORTS))
     args = ap.parse_args()
     files = write_corpus(Path(args.out), args.passages, args.seed, Path(args.reports))
     print(f"{len(files)} synthetic reports in {args.out}")

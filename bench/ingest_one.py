@@ -14,34 +14,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.corpus import sentence_pool, synthetic_report, write_corpus  # noqa: E402
+from bench.corpus import REPORTS, RandomVectors, sentence_pool, synthetic_report, write_corpus  # noqa: E402
 from embeddings import make_embedder  # noqa: E402
-from retriever.chunking import chunk_report  # noqa: E402
-from retriever.index import FaissSettings, IndexDir, build_generation  # noqa: E402
-from retriever.ingest import _vec_key, embed_text, ingest, parse_report  # noqa: E402
-
-REPORTS = Path(__file__).resolve().parents[2] / "shared" / "reports"
+from retriever.index import IndexDir  # noqa: E402
+from retriever.ingest import ingest  # noqa: E402
 
 
 def synthetic_base(root: Path, corpus: Path, n: int, embedder) -> int:
-    files = write_corpus(corpus, n, seed=7, reports_dir=REPORTS)
-    reports = [parse_report(f) for f in files]
-    reports = sorted({r.id: r for r in reports}.values(), key=lambda r: (r.source, r.id))
-    passages = sorted((p for r in reports for p in chunk_report(r)), key=lambda p: (p.source, p.report_id, p.start))
-    rng = np.random.default_rng(7)
-    vectors = rng.standard_normal((len(passages), embedder.dim), dtype=np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    index = IndexDir(root)
-    with index.lock():
-        staged = index.staging("g000001")
-        build_generation(staged, reports, passages, vectors, [_vec_key(embedder.name, embed_text(p)) for p in passages],
-                         [], embedder.name, embedder.dim, FaissSettings())
-        index.publish("g000001", staged)
-    return len(passages)
+    """An index of a synthetic corpus of about n passages, with random vectors stored under the
+    embedder's name (so that the ingest under test finds them and embeds only the new report)."""
+    write_corpus(corpus, n, seed=7, reports_dir=REPORTS)
+    return ingest(root, [corpus], RandomVectors(embedder)).passages
 
 
 def time_one(root: Path, work: Path, embedder, seed: int) -> dict:

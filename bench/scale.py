@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.corpus import write_corpus  # noqa: E402
+from bench.corpus import REPORTS, RandomVectors, write_corpus  # noqa: E402
 from bench.load import load_server  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.service import open_service  # noqa: E402
@@ -43,25 +42,8 @@ from embeddings import make_embedder  # noqa: E402
 from retriever.index import IndexDir  # noqa: E402
 from retriever.ingest import ingest  # noqa: E402
 
-REPORTS = REPO.parent / "shared" / "reports"
 _TITLE = re.compile(r"^(.+?)(\d{4})年法治政府建设年度报告")
 _FIGURE = re.compile(r"([\u4e00-\u9fff]{4,16})(\d+)(件|次|人|个|项|场|份|名|条|篇|家|宗|期|批|户)([\u4e00-\u9fff]{0,6})")
-
-
-class RandomVectors:
-    """Stands in for the default embedder where embedding N passages would take too long: a
-    random unit vector per text (the same text, the same vector), under the default's name."""
-
-    def __init__(self, like):
-        self.name, self.dim = like.name, like.dim
-
-    def embed_documents(self, texts):
-        out = np.stack([np.random.default_rng(zlib.crc32(t.encode())).standard_normal(self.dim, dtype=np.float32)
-                        for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-    def embed_query(self, text):
-        return self.embed_documents([text])[0]
 
 
 def make_questions(files: list[Path], n: int, seed: int) -> list[dict]:
@@ -136,6 +118,14 @@ print(json.dumps({{'before': before, 'after': after, 'warm': rss()}}))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def tie_aware_recall(vectors: np.ndarray, queries: np.ndarray, exact_scores: list, found: list) -> float:
+    """Recall@10 of approximate results against exact search. The corpus repeats sentences, so
+    passages tie: a result counts when its exact score (not the index's own, which float16 storage
+    rounds) reaches the 10th best exact score."""
+    got = [vectors[f[f >= 0]] @ q for f, q in zip(found, queries, strict=True)]
+    return float(np.mean([np.sum(g >= ex[-1] - 1e-5) / 10 for ex, g in zip(exact_scores, got, strict=True)]))
+
+
 def ann_recall(vectors: np.ndarray, queries: np.ndarray, config: dict) -> dict:
     import faiss
 
@@ -150,9 +140,7 @@ def ann_recall(vectors: np.ndarray, queries: np.ndarray, config: dict) -> dict:
     hnsw.hnsw.efSearch = int(s["hnsw_ef_search"])
     t_exact, truth = timed(lambda q: exact.search(q[None, :], 10)[0][0], queries)
     t_hnsw, found = timed(lambda q: hnsw.search(q[None, :], 10)[1][0], queries)
-    # tie-aware: the corpus repeats sentences, so a result counts when its exact score reaches the 10th
-    exact_found = [vectors[f[f >= 0]] @ q for f, q in zip(found, queries, strict=True)]
-    recall = np.mean([np.sum(f >= ex[-1] - 1e-5) / 10 for ex, f in zip(truth, exact_found, strict=True)])
+    recall = tie_aware_recall(vectors, queries, truth, found)
     return {"recall_at_10": round(float(recall), 3), "exact": pct(t_exact), "hnsw": pct(t_hnsw),
             "hnsw_build_s": round(build, 1), "ef_search": int(s["hnsw_ef_search"]), "m": int(s["hnsw_m"])}
 
