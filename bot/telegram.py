@@ -238,10 +238,10 @@ HELP = """<b>govqa：法治政府建设年度报告问答</b>
 
 
 class GovqaBot:
-    def __init__(self, config: dict, live: LiveService, workers: int | None = None):
+    def __init__(self, config: dict, live: LiveService):
         self.live = live
         self.allowed = allowed_chats(config)
-        self.executor = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2, thread_name_prefix="govqa-tg")
+        self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="govqa-tg")
         self.asked: OrderedDict[tuple[int, int], str] = OrderedDict()  # (chat, bot message) -> question read
 
     # -- wiring
