@@ -155,8 +155,8 @@ def baseline(service, questions: list[dict], embedder, limit: int) -> dict:
     passages = index.all_passages()
     t = time.perf_counter()
     bm25 = BM25Okapi([jieba.lcut(p.text) for p in passages])
-    flat = faiss.IndexFlatIP(index.vectors.shape[1])
-    flat.add(np.ascontiguousarray(index.vectors, dtype=np.float32))
+    flat = faiss.IndexFlatIP(index.segments[0].vectors.shape[1])
+    flat.add(np.ascontiguousarray(index.segments[0].vectors, dtype=np.float32))
     build = time.perf_counter() - t
 
     def search(q):
@@ -218,7 +218,7 @@ def run(n: int, args, config: dict, use, work: Path) -> dict:
     row["rss_warm_per_passage_bytes"] = round((rss["warm"] - rss["before"]) / row["passages"])
     if row["vectors"] != "random":  # recall on random vectors says nothing about real ones
         queries = np.stack([use.embed_query(q["bare"]) for q in questions[: args.ann_queries]]).astype(np.float32)
-        row["ann"] = ann_recall(np.ascontiguousarray(service.index.vectors, dtype=np.float32), queries, config)
+        row["ann"] = ann_recall(np.ascontiguousarray(service.index.segments[0].vectors, dtype=np.float32), queries, config)
     print(f"  {n}: measured in process", file=sys.stderr)
     if n <= args.baseline_max:
         row["baseline"] = baseline(service, questions, use, args.baseline_queries)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.answer import AnswerComposer  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.service import build_embedder  # noqa: E402
-from retriever.index import FaissSettings, Index, build_generation  # noqa: E402
+from retriever.index import Index, IndexSettings, build_generation  # noqa: E402
 from retriever.search import HybridSearcher  # noqa: E402
 from retriever.types import Filters, Passage, Report  # noqa: E402
 
@@ -60,7 +60,7 @@ def build(reports, passages, embedder, workdir: Path) -> Index:
     vectors = embedder.embed_documents([p.text for p in passages])
     path = workdir / f"gen-{len(passages)}"
     path.mkdir()
-    build_generation(path, reports, passages, vectors, [p.id for p in passages], [], embedder.name, embedder.dim, FaissSettings())
+    build_generation(path, reports, passages, vectors, [p.id for p in passages], [], embedder.name, embedder.dim, IndexSettings())
     print(f"  indexed {len(passages)} candidates in {time.perf_counter() - t:.1f}s", file=sys.stderr)
     return Index(path, embedder.name, embedder.dim)
 

@@ -23,7 +23,6 @@ from typing import Annotated, Any, Literal
 
 import anyio
 import anyio.to_thread
-import numpy as np
 from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -40,7 +39,7 @@ from retriever.store import report_dict
 from .answer import MAX_QUESTION_CHARS, Answer
 from .live import LiveService, NotReadyError
 from .render import chat_text
-from .service import faiss_settings
+from .service import index_settings
 
 log = logging.getLogger("govqa.api")
 
@@ -546,7 +545,7 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
     @app.get("/v1/reports", response_model=ReportsOut, tags=["reports"], summary="The indexed reports")
     def reports(who: Reader) -> dict:
         s = service()
-        counts = np.bincount(s.index.row_report, minlength=len(s.index.reports))
+        counts = s.index.passage_counts()
         rows = []
         for i, r in enumerate(s.index.reports):
             d = report_dict(r)
@@ -562,7 +561,7 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
 
     def _run_ingest(**kwargs):
         result = ingest(index_root, embedder=live.embedder, keep_generations=int(config["index"]["keep_generations"]),
-                        faiss_settings=faiss_settings(config), **kwargs)
+                        settings=index_settings(config), **kwargs)
         live.reload()
         return result
 

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
 from retriever.index import IndexBusyError, IndexDir, NoIndexError
 from retriever.ingest import IngestResult, collect_files, ingest
@@ -18,7 +17,7 @@ from retriever.store import IndexMismatchError, report_dict
 
 from .config import ConfigError, load_config
 from .render import answer_text
-from .service import build_embedder, faiss_settings, open_service
+from .service import build_embedder, index_settings, open_service
 
 
 def _echo_json(data) -> None:
@@ -78,7 +77,7 @@ def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json, watch
         click.echo(f"watching {', '.join(paths)} (Ctrl-C stops)", err=True)
         watch_and_ingest(index_dir or config["index"]["dir"], list(paths), embedder,
                          quiet_seconds=float(config["index"]["watch_quiet_seconds"]), on_result=print_ingest,
-                         keep_generations=int(config["index"]["keep_generations"]), faiss_settings=faiss_settings(config))
+                         keep_generations=int(config["index"]["keep_generations"]), settings=index_settings(config))
         return
     files, _ = collect_files(paths)
     bar = None
@@ -88,7 +87,7 @@ def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json, watch
         bar = tqdm(total=len(files), unit="file", file=sys.stderr)
     result = ingest(index_dir or config["index"]["dir"], paths, embedder, prune=prune, rebuild=rebuild,
                     wait=not no_wait, keep_generations=int(config["index"]["keep_generations"]),
-                    faiss_settings=faiss_settings(config), progress=(lambda _: bar.update(1)) if bar else None)
+                    settings=index_settings(config), progress=(lambda _: bar.update(1)) if bar else None)
     if bar:
         bar.close()
     if as_json:
@@ -107,7 +106,7 @@ def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json, watch
 def reports_cmd(config, index_dir, as_json):
     """List the indexed reports."""
     service = open_service(config, index_dir)
-    counts = np.bincount(service.index.row_report, minlength=len(service.index.reports))
+    counts = service.index.passage_counts()
     rows = [report_dict(r) | {"passages": int(counts[i])} for i, r in enumerate(service.index.reports)]
     if as_json:
         _echo_json(rows)
@@ -186,7 +185,7 @@ def _start_watcher(config: dict, live, watch_dirs, reload: bool = True) -> None:
                          quiet_seconds=float(config["index"]["watch_quiet_seconds"]),
                          on_result=lambda result: (print_ingest(result), reload and live.reload()),
                          keep_generations=int(config["index"]["keep_generations"]),
-                         faiss_settings=faiss_settings(config))
+                         settings=index_settings(config))
 
     threading.Thread(target=watcher, name="govqa-watch", daemon=True).start()
 
@@ -311,7 +310,7 @@ def eval_cmd(config, file, reports_dir, index_dir, as_json):
     embedder = build_embedder(config)
     target = Path(index_dir) if index_dir else _eval_index_dir(config, Path(reports_dir))
     if not IndexDir(target).current():
-        result = ingest(target, [reports_dir], embedder, faiss_settings=faiss_settings(config))
+        result = ingest(target, [reports_dir], embedder, settings=index_settings(config))
         if result.failed and not as_json:
             print_ingest(result)
     service = open_service(config, target, embedder=embedder)

@@ -12,7 +12,8 @@ DEFAULT_CONFIG = Path("config.toml")  # in the working directory; the built-in d
 ENV_PREFIX = "GOVQA_"
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "index": {"dir": "data/index", "keep_generations": 3, "watch_quiet_seconds": 2.0},
+    "index": {"dir": "data/index", "keep_generations": 3, "watch_quiet_seconds": 2.0, "max_deltas": 8,
+              "delta_share": 0.1},
     "embedder": {"name": "use-multilingual", "model": "", "dim": 256},
     "search": {"alpha": 0.4, "candidates": 100, "context": 0.3, "faiss_exact_max": 20000, "hnsw_m": 32,
                "hnsw_ef_construction": 200, "hnsw_ef_search": 128},

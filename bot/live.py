@@ -60,7 +60,8 @@ class LiveService:
                 if current is None:
                     raise NoIndexError(f"no index in {self.root.root}: run `govqa ingest REPORTS` or upload reports")
                 if self._service is None or self._service.generation != current:
-                    service = open_service(self.config, self.root.root, embedder=self.embedder)
+                    service = open_service(self.config, self.root.root, embedder=self.embedder,
+                                           reuse=self._service.index if self._service else None)
                     previous = self._service.generation if self._service else None
                     self._service = service
                     self._problem = ""

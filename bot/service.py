@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings import Embedder, make_embedder
-from retriever.index import FaissSettings, Index, IndexDir
+from retriever.index import Index, IndexDir, IndexSettings
 from retriever.search import HybridSearcher
 
 from .answer import AnswerComposer
@@ -17,10 +17,10 @@ def build_embedder(config: dict) -> Embedder:
     return make_embedder(e["name"], model=e.get("model", ""), dim=int(e.get("dim", 256)))
 
 
-def faiss_settings(config: dict) -> FaissSettings:
-    s = config["search"]
-    return FaissSettings(exact_max=s["faiss_exact_max"], hnsw_m=s["hnsw_m"],
-                         hnsw_ef_construction=s["hnsw_ef_construction"], hnsw_ef_search=s["hnsw_ef_search"])
+def index_settings(config: dict) -> IndexSettings:
+    s, i = config["search"], config["index"]
+    return IndexSettings(exact_max=s["faiss_exact_max"], hnsw_m=s["hnsw_m"], hnsw_ef_construction=s["hnsw_ef_construction"],
+                         hnsw_ef_search=s["hnsw_ef_search"], max_deltas=i["max_deltas"], delta_share=i["delta_share"])
 
 
 @dataclass
@@ -34,10 +34,12 @@ class Service:
         return self.index.generation
 
 
-def open_service(config: dict, index_dir: str | Path | None = None, embedder: Embedder | None = None) -> Service:
+def open_service(config: dict, index_dir: str | Path | None = None, embedder: Embedder | None = None,
+                 reuse: Index | None = None) -> Service:
+    """`reuse`: the index served so far, whose segments the new generation may share."""
     embedder = embedder or build_embedder(config)
     root = IndexDir(index_dir or config["index"]["dir"])
-    index = Index(root.current_path(), embedder.name, embedder.dim)
+    index = Index(root.current_path(), embedder.name, embedder.dim, reuse=reuse)
     searcher = HybridSearcher(index, embedder, alpha=float(config["search"]["alpha"]),
                               candidates=int(config["search"]["candidates"]),
                               context=float(config["search"]["context"]))

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,10 @@ import numpy as np
 
 from .store import (
     WORD_SEP,
+    IndexMismatchError,
     check_manifest,
+    connect_ro,
+    read_log,
     read_manifest,
     read_passages,
     read_reports,
@@ -45,17 +48,24 @@ class NoIndexError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class FaissSettings:
+class IndexSettings:
     exact_max: int = 20_000  # flat (exact) search up to this many passages, HNSW above (bench/ann.py)
     hnsw_m: int = 32
     hnsw_ef_construction: int = 200
     hnsw_ef_search: int = 128
+    # an ingest into a large index writes a delta segment beside the existing ones; deltas are
+    # merged into one past max_deltas, and everything is rebuilt once the deltas hold more than
+    # delta_share of the passages
+    max_deltas: int = 8
+    delta_share: float = 0.1
 
     def __post_init__(self) -> None:
-        for name in ("exact_max", "hnsw_m", "hnsw_ef_construction", "hnsw_ef_search"):
+        for name in ("exact_max", "hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "max_deltas"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"faiss setting {name} must be a positive integer, got {value!r}")
+                raise ValueError(f"index setting {name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.delta_share, int | float) and 0 <= self.delta_share <= 1):
+            raise ValueError(f"index setting delta_share must be between 0 and 1, got {self.delta_share!r}")
 
 
 def index_header(report: Report, section: str) -> str:
@@ -147,7 +157,8 @@ class IndexDir:
 
     def cleanup(self, keep: int) -> list[str]:
         """Remove leftovers of interrupted builds and all but the newest `keep` generations (the
-        current one is always kept). Call with the lock held."""
+        current one is always kept), except those whose segments a kept generation still uses.
+        Call with the lock held."""
         removed = []
         if self.generations.exists():
             for p in self.generations.iterdir():
@@ -160,10 +171,22 @@ class IndexDir:
                 shutil.rmtree(self.generations / name, ignore_errors=True)
                 removed.append(name)
         names = [n for n in self._names() if n != current]
-        for name in names[: max(0, len(names) - max(keep - 1, 0))]:
-            shutil.rmtree(self.generations / name, ignore_errors=True)
-            removed.append(name)
+        drop = names[: max(0, len(names) - max(keep - 1, 0))]
+        used = set()
+        for name in [n for n in self._names() if n not in drop]:
+            used.update(s["name"] for s in _segments_of(self.generations / name))
+        for name in drop:
+            if name not in used:
+                shutil.rmtree(self.generations / name, ignore_errors=True)
+                removed.append(name)
         return removed
+
+
+def _segments_of(generation: Path) -> list[dict]:
+    try:
+        return read_manifest(generation / "manifest.json").get("segments", [])
+    except IndexMismatchError:  # unreadable: it protects nothing
+        return []
 
 
 def _fsync_dir(path: Path) -> None:
@@ -182,11 +205,23 @@ def _fsync_tree(path: Path) -> None:
         _fsync_dir(Path(dirpath))
 
 
-def bm25_matrix(doc_ids: list[np.ndarray], n_vocab: int, k1: float, b: float, chunk: int = 20_000):
+@dataclass(frozen=True)
+class Background:
+    """Corpus statistics of the segments a new segment is searched beside: its BM25 scores use the
+    whole corpus's document frequencies and mean length, as one build of everything would."""
+    docs: int = 0
+    tokens: int = 0
+    df: Callable[[list[str]], np.ndarray] | None = None  # tokens -> their document frequencies there
+
+
+def bm25_matrix(doc_ids: list[np.ndarray], n_vocab: int, k1: float, b: float, chunk: int = 20_000,
+                background_df: np.ndarray | None = None, background: Background = Background()):
     """BM25 scores (bm25s's Lucene variant) of every (token, passage) pair, as the column-sparse
     arrays bm25s searches: data, indices (passages, ascending within a token) and indptr (by token
-    id); and each token's document frequency. Vectorised over the passages' token-id arrays, so a
-    corpus costs a few bytes a token; the tests hold it to bm25s's own indexing."""
+    id); each token's document frequency in these passages; and their total length. Vectorised over
+    the passages' token-id arrays, so a corpus costs a few bytes a token; the tests hold it to
+    bm25s's own indexing. `background_df` (by token id) and `background` add other segments'
+    passages to the statistics."""
     n_docs = len(doc_ids)
     lengths = np.fromiter((d.size for d in doc_ids), dtype=np.int64, count=n_docs)
     docs, toks, tfs = [], [], []
@@ -201,20 +236,25 @@ def bm25_matrix(doc_ids: list[np.ndarray], n_vocab: int, k1: float, b: float, ch
     tok = np.concatenate(toks or [np.zeros(0, np.int32)])
     tf = np.concatenate(tfs or [np.zeros(0, np.float32)])
     df = np.bincount(tok, minlength=n_vocab)
-    idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
-    norm = k1 * (1 - b + b * lengths / max(float(lengths.mean()) if n_docs else 1.0, 1e-9))
+    all_docs = n_docs + background.docs
+    all_df = df + (background_df if background_df is not None else 0)
+    idf = np.log(1 + (all_docs - all_df + 0.5) / (all_df + 0.5))
+    mean_length = (int(lengths.sum()) + background.tokens) / all_docs if all_docs else 1.0
+    norm = k1 * (1 - b + b * lengths / max(mean_length, 1e-9))
     scores = (idf[tok] * tf / (norm[doc] + tf)).astype(np.float32)
     order = np.argsort(tok, kind="stable")  # by token; pairs came ordered by passage, and stay so
     indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
-    return scores[order], doc[order], indptr, df
+    return scores[order], doc[order], indptr, df, int(lengths.sum())
 
 
-def build_generation(path: Path, reports: list[Report], passages: list[Passage], vectors: np.ndarray,
-                     vec_keys: list[str], log: list[tuple[float, str, str, str]], embedder_name: str,
-                     dim: int, faiss_settings: FaissSettings, known_words: dict[str, list[str]] | None = None) -> None:
-    """Write a complete generation into `path` (an empty staging directory). `known_words` maps
-    passage ids to their jieba words already computed (unchanged passages of the previous
-    generation): segmenting was most of an ingest's time; the character n-grams are cheap to redo."""
+def build_segment(path: Path, reports: list[Report], passages: list[Passage], vectors: np.ndarray,
+                  vec_keys: list[str], log: list[tuple[float, str, str, str]], dim: int, settings: IndexSettings,
+                  known_words: dict[str, list[str]] | None = None, background: Background = Background()) -> dict:
+    """Write one segment (these reports' passages, searchable on its own or beside others) and the
+    ingest log into `path` (an empty staging directory); returns its entry for the generation's
+    manifest. `known_words` maps passage ids to their jieba words already computed (passages kept
+    from earlier segments): segmenting was most of an ingest's time; the character n-grams are cheap
+    to redo."""
     import bm25s
     import faiss
 
@@ -229,101 +269,227 @@ def build_generation(path: Path, reports: list[Report], passages: list[Passage],
         words.append(WORD_SEP.join(w))
         tokens = w + tokenizer.ngrams(text)
         doc_ids.append(np.fromiter((vocab.setdefault(t, len(vocab)) for t in tokens), dtype=np.int32, count=len(tokens)))
-    write_store(path / "store.sqlite", reports, passages, vec_keys, words, log)
+    background_df = background.df(list(vocab)) if background.df and vocab else None
+    data, indices, indptr, df, tokens_total = bm25_matrix(doc_ids, len(vocab), BM25_K1, BM25_B,
+                                                          background_df=background_df, background=background)
+    write_store(path / "store.sqlite", reports, passages, vec_keys, words, log, vocab=zip(vocab, df.tolist(), strict=True))
+    entry = {"name": path.name.removeprefix(".tmp-"), "passages": len(passages), "tokens": tokens_total, "deleted": []}
+    if not passages:
+        return entry
     save_vectors(path / "vectors.npy", vectors)
-    data, indices, indptr, df = bm25_matrix(doc_ids, len(vocab), BM25_K1, BM25_B)
-    (path / "df.json").write_text(json.dumps({"n": len(passages), "df": dict(zip(vocab, df.tolist(), strict=True))},
-                                             ensure_ascii=False), encoding="utf-8")
-    if passages:
-        bm25 = bm25s.BM25(k1=BM25_K1, b=BM25_B)
-        bm25.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": len(passages)}
-        bm25.vocab_dict, bm25.nonoccurrence_array = vocab, None
-        bm25.save(str(path / "bm25"), show_progress=False)
-    kind = "flat" if len(passages) <= faiss_settings.exact_max else "hnsw"
-    if kind == "flat":
+    bm25 = bm25s.BM25(k1=BM25_K1, b=BM25_B)
+    bm25.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": len(passages)}
+    bm25.vocab_dict, bm25.nonoccurrence_array = vocab, None
+    bm25.save(str(path / "bm25"), show_progress=False)
+    if len(passages) <= settings.exact_max:
         ann = faiss.IndexFlatIP(dim)
     else:
         # vectors held as float16 inside the graph: half the memory of float32, the same neighbours
         # (the fused scores use the float32 vectors of vectors.npy)
-        ann = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, faiss_settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        ann.hnsw.efConstruction = faiss_settings.hnsw_ef_construction
-    if len(passages):
-        ann.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        ann = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        ann.hnsw.efConstruction = settings.hnsw_ef_construction
+    ann.add(np.ascontiguousarray(vectors, dtype=np.float32))
     faiss.write_index(ann, str(path / "faiss.index"))
+    return entry | {"faiss": "flat" if len(passages) <= settings.exact_max else "hnsw"}
+
+
+def write_generation(path: Path, segments: list[dict], reports: list[Report], embedder_name: str, dim: int,
+                     settings: IndexSettings) -> None:
+    """The manifest that makes `path` a generation: its segments in search order, each with the
+    reports deleted from it since it was written (ids), and what the whole holds."""
     years = Counter(r.year for r in reports)
     write_manifest(
-        path / "manifest.json", embedder=embedder_name, dim=dim, dictionary=dictionary_hash(),
-        reports=len(reports), passages=len(passages), faiss=kind, hnsw_ef_search=faiss_settings.hnsw_ef_search,
+        path / "manifest.json", embedder=embedder_name, dim=dim, dictionary=dictionary_hash(), segments=segments,
+        reports=len(reports), passages=sum(s["passages"] for s in segments), hnsw_ef_search=settings.hnsw_ef_search,
         years={str(k): v for k, v in sorted(years.items())},
     )
 
 
-class Index:
-    """A loaded generation: read-only, safe to share between threads."""
+def build_generation(path: Path, reports: list[Report], passages: list[Passage], vectors: np.ndarray,
+                     vec_keys: list[str], log: list[tuple[float, str, str, str]], embedder_name: str,
+                     dim: int, settings: IndexSettings, known_words: dict[str, list[str]] | None = None) -> None:
+    """A generation of one segment holding everything (a first or full build)."""
+    entry = build_segment(path, reports, passages, vectors, vec_keys, log, dim, settings, known_words)
+    write_generation(path, [entry] if passages else [], reports, embedder_name, dim, settings)
 
-    def __init__(self, path: str | Path, embedder_name: str, dim: int):
+
+class Segment:
+    """One segment, loaded: its reports (deleted ones included), passages, vectors, BM25 and FAISS.
+    Read-only and shared between the generations that use it."""
+
+    def __init__(self, path: Path, ef_search: int):
         import bm25s
         import faiss
 
-        self.path = Path(path)
-        self.generation = self.path.name
-        self.manifest = read_manifest(self.path / "manifest.json")
-        check_manifest(self.manifest, embedder_name, dim, dictionary_hash())
+        self.path = path
+        self.name = path.name
         self._local = threading.local()
-        con = self._con()
+        con = self.con()
         self.reports = read_reports(con)
         self.report_by_id = {r.id: r for r in self.reports}
         position = {r.id: i for i, r in enumerate(self.reports)}
         rows = con.execute("SELECT report_id FROM passages ORDER BY row").fetchall()
         self.row_report = np.fromiter((position[r[0]] for r in rows), dtype=np.int32, count=len(rows))
         self.size = len(rows)
-        self._position = position
-        # a report's passages are consecutive rows (rows are ordered by report): its rows are a range
-        self._ranges = None
-        if bool(np.all(np.diff(self.row_report) >= 0)):
-            every = np.arange(len(self.reports))
-            self._ranges = (np.searchsorted(self.row_report, every, "left"), np.searchsorted(self.row_report, every, "right"))
-        self.vectors = np.load(self.path / "vectors.npy", mmap_mode="r")
-        # memory-mapped: the posting lists a query reads come into memory, the rest stays on disk
-        self.bm25 = bm25s.BM25.load(str(self.path / "bm25"), mmap=True) if self.size else None
-        self.ann = faiss.read_index(str(self.path / "faiss.index"))
-        if hasattr(self.ann, "hnsw"):
-            self.ann.hnsw.efSearch = int(self.manifest.get("hnsw_ef_search", FaissSettings().hnsw_ef_search))
-        stats = json.loads((self.path / "df.json").read_text(encoding="utf-8"))
-        self.doc_count = max(int(stats["n"]), 1)
-        self.df: dict[str, int] = stats["df"]
+        self.vectors = self.bm25 = self.ann = None
+        if self.size:
+            self.vectors = np.load(path / "vectors.npy", mmap_mode="r")
+            # memory-mapped: the posting lists a query reads come into memory, the rest stays on disk
+            self.bm25 = bm25s.BM25.load(str(path / "bm25"), mmap=True)
+            self.ann = faiss.read_index(str(path / "faiss.index"))
+            if hasattr(self.ann, "hnsw"):
+                self.ann.hnsw.efSearch = ef_search
 
-    def _con(self) -> sqlite3.Connection:
+    def con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(f"file:{self.path / 'store.sqlite'}?mode=ro", uri=True, check_same_thread=False)
-            self._local.con = con
+            con = self._local.con = connect_ro(self.path / "store.sqlite")
         return con
 
+    def df(self, token: str) -> int:
+        at = self.bm25.vocab_dict.get(token) if self.bm25 is not None else None
+        return 0 if at is None else int(self.bm25.scores["indptr"][at + 1] - self.bm25.scores["indptr"][at])
+
+
+class Index:
+    """A loaded generation: its segments' rows one after the other (row numbers are global), less
+    the reports deleted from them. Read-only, safe to share between threads. `reuse`: a loaded
+    generation whose segments this one may share instead of loading them again."""
+
+    def __init__(self, path: str | Path, embedder_name: str, dim: int, reuse: Index | None = None):
+        self.path = Path(path)
+        self.generation = self.path.name
+        self.manifest = read_manifest(self.path / "manifest.json")
+        check_manifest(self.manifest, embedder_name, dim, dictionary_hash())
+        ef_search = int(self.manifest.get("hnsw_ef_search", IndexSettings().hnsw_ef_search))
+        loaded = {s.name: s for s in reuse.segments} if reuse is not None else {}
+        entries = self.manifest["segments"]
+        self.segments = [loaded.get(e["name"]) or Segment(self.path.parent / e["name"], ef_search) for e in entries]
+        dead = [set(e["deleted"]) for e in entries]
+        self.reports = sorted((r for seg, d in zip(self.segments, dead, strict=True) for r in seg.reports if r.id not in d),
+                              key=lambda r: (r.source, r.id))
+        self.report_by_id = {r.id: r for r in self.reports}
+        if len(self.report_by_id) != len(self.reports):
+            raise IndexMismatchError(f"{self.path}: a report is live in two segments; rebuild the index")
+        position = {r.id: i for i, r in enumerate(self.reports)}
+        self._position = position
+        parts = []
+        for seg, d in zip(self.segments, dead, strict=True):  # segment-local report numbers -> positions here (-1: deleted)
+            to_global = np.array([-1 if r.id in d else position[r.id] for r in seg.reports] or [0], dtype=np.int32)
+            parts.append(to_global[seg.row_report])
+        self.row_report = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+        self.size = int(self.row_report.size)
+        self.offsets = np.cumsum([0] + [s.size for s in self.segments])
+        # each report's passages are consecutive rows: its rows are a range
+        starts = np.flatnonzero(np.diff(self.row_report, prepend=-2) != 0)
+        runs = self.row_report[starts]
+        ends = np.append(starts[1:], self.size)
+        self._lo = np.zeros(len(self.reports), np.int64)
+        self._hi = np.zeros(len(self.reports), np.int64)
+        keep = runs >= 0
+        if len(set(runs[keep].tolist())) != int(keep.sum()):
+            raise IndexMismatchError(f"{self.path}: a report's passages are not consecutive rows; rebuild the index")
+        self._lo[runs[keep]], self._hi[runs[keep]] = starts[keep], ends[keep]
+        # rows of deleted reports: never searched (None when there are none)
+        self.live_rows = np.flatnonzero(self.row_report >= 0) if (self.row_report < 0).any() else None
+        self.doc_count = max(self.size if self.live_rows is None else int(self.live_rows.size), 1)
+
+    def _split(self, rows: np.ndarray):
+        """(segment, segment-local rows, positions in `rows`) for each segment some of the rows are in."""
+        rows = np.asarray(rows, dtype=np.int64)
+        which = np.searchsorted(self.offsets, rows, side="right") - 1
+        for s in np.unique(which):
+            at = np.flatnonzero(which == s)
+            yield self.segments[s], rows[at] - self.offsets[s], at
+
+    def vectors_at(self, rows: np.ndarray) -> np.ndarray:
+        dim = int(self.manifest["dim"])
+        out = np.zeros((len(rows), dim), dtype=np.float32)
+        for seg, local, at in self._split(rows):
+            out[at] = seg.vectors[local]
+        return out
+
     def passages(self, rows: list[int]) -> list[Passage]:
-        return read_passages(self._con(), self.report_by_id, rows)
+        out: list[Passage | None] = [None] * len(rows)
+        for seg, local, at in self._split(np.asarray(rows, dtype=np.int64)):
+            for i, p in zip(at, read_passages(seg.con(), seg.report_by_id, local.tolist()), strict=True):
+                out[i] = p
+        return out
 
     def all_passages(self) -> list[Passage]:
-        return read_passages(self._con(), self.report_by_id)
+        return self.passages(self.live_rows if self.live_rows is not None else np.arange(self.size))
 
-    def words_by_passage(self) -> dict[str, list[str]]:
-        return {pid: words.split(WORD_SEP) if words else []
-                for pid, words in self._con().execute("SELECT id, words FROM passages")}
-
-    def vec_keys(self) -> list[str]:
-        return [r[0] for r in self._con().execute("SELECT vec_key FROM passages ORDER BY row")]
+    def live_words(self) -> dict[str, list[str]]:
+        """Passage id -> jieba words, of the passages not deleted."""
+        out = {}
+        for seg, e in zip(self.segments, self.manifest["segments"], strict=True):
+            dead = set(e["deleted"])
+            for pid, rid, words in seg.con().execute("SELECT id, report_id, words FROM passages"):
+                if rid not in dead:
+                    out[pid] = words.split(WORD_SEP) if words else []
+        return out
 
     def ingest_log(self) -> list[tuple[float, str, str, str]]:
-        return self._con().execute("SELECT time, path, status, detail FROM ingest_log ORDER BY rowid").fetchall()
+        with contextlib.closing(connect_ro(self.path / "store.sqlite")) as con:
+            return read_log(con)
 
     def rows_of(self, report_ids) -> np.ndarray:
         """The rows of these reports' passages, ascending."""
-        positions = sorted({self._position[r] for r in report_ids if r in self._position})
-        if self._ranges is None:
-            return np.flatnonzero(np.isin(self.row_report, positions))
-        lo, hi = self._ranges
-        return np.concatenate([np.arange(lo[p], hi[p]) for p in positions] or [np.zeros(0, np.int64)])
+        positions = sorted({self._position[r] for r in report_ids if r in self._position}, key=lambda p: self._lo[p])
+        return np.concatenate([np.arange(self._lo[p], self._hi[p]) for p in positions] or [np.zeros(0, np.int64)])
+
+    def passage_counts(self) -> np.ndarray:
+        """Passages of each report, in the order of `reports`."""
+        return self._hi - self._lo
 
     def idf(self, token: str) -> float:
-        df = self.df.get(token, 0)
+        df = sum(seg.df(token) for seg in self.segments)
         return float(np.log(1 + (self.doc_count - df + 0.5) / (df + 0.5)))
+
+
+def find_vectors(segments: list[Path], keys: list[str]) -> dict[str, np.ndarray]:
+    """The vectors stored under these content keys in any of these segments."""
+    out: dict[str, np.ndarray] = {}
+    for path in segments:
+        wanted = [k for k in dict.fromkeys(keys) if k not in out]
+        if not wanted or not (path / "vectors.npy").exists():
+            continue
+        vectors = np.load(path / "vectors.npy", mmap_mode="r")
+        with contextlib.closing(connect_ro(path / "store.sqlite")) as con:
+            for i in range(0, len(wanted), 900):
+                chunk = wanted[i : i + 900]
+                for row, key in con.execute(f"SELECT row, vec_key FROM passages WHERE vec_key IN ({','.join('?' * len(chunk))})", chunk):
+                    out.setdefault(key, np.array(vectors[row]))
+    return out
+
+
+@dataclass
+class GenerationInfo:
+    """What an ingest needs to know of the current generation, read without loading it: its
+    manifest, and each live report (without its text) with the segment it is in and its passage count."""
+    path: Path
+    manifest: dict
+    reports: dict[str, Report]
+    home: dict[str, str]
+    passages: dict[str, int]
+
+    @classmethod
+    def read(cls, path: Path, embedder_name: str, dim: int) -> GenerationInfo:
+        manifest = read_manifest(path / "manifest.json")
+        check_manifest(manifest, embedder_name, dim, dictionary_hash())
+        reports, home, counts = {}, {}, {}
+        for entry in manifest["segments"]:
+            dead = set(entry["deleted"])
+            with contextlib.closing(connect_ro(path.parent / entry["name"] / "store.sqlite")) as con:
+                for r in read_reports(con, text=False):
+                    if r.id not in dead:
+                        reports[r.id], home[r.id] = r, entry["name"]
+                counts.update((rid, n) for rid, n in con.execute("SELECT id, passages FROM reports") if rid not in dead)
+        return cls(path, manifest, reports, home, counts)
+
+    def segment_paths(self) -> list[Path]:
+        return [self.path.parent / e["name"] for e in self.manifest["segments"]]
+
+    def log(self) -> list[tuple[float, str, str, str]]:
+        with contextlib.closing(connect_ro(self.path / "store.sqlite")) as con:
+            return read_log(con)

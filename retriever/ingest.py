@@ -4,6 +4,7 @@ A file that cannot be read is reported with its reason and never stops the other
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import tomllib
@@ -17,9 +18,22 @@ from embeddings import Embedder
 
 from .chunking import chunk_report
 from .clean import clean_text
-from .index import FaissSettings, Index, IndexDir, build_generation, checkpoint
+from .index import (
+    Background,
+    GenerationInfo,
+    Index,
+    IndexDir,
+    IndexSettings,
+    Segment,
+    build_generation,
+    build_segment,
+    checkpoint,
+    find_vectors,
+    write_generation,
+)
 from .metadata import extract_metadata
 from .readers import SUPPORTED_SUFFIXES, ReportReadError, read_file
+from .store import WORD_SEP, connect_ro, read_df, read_passages
 from .types import Passage, Report
 
 MANIFEST_NAMES = ("reports.toml",)
@@ -139,23 +153,29 @@ def ingest(
     rebuild: bool = False,
     wait: bool = True,
     keep_generations: int = 3,
-    faiss_settings: FaissSettings | None = None,
+    settings: IndexSettings | None = None,
     manifest: dict[str, dict] | None = None,
     remove: Iterable[str] = (),
     progress: Callable[[str], None] | None = None,
 ) -> IngestResult:
     """Index the report files under `paths` into a new generation of `index_dir`. `manifest` adds
     per-file-name fields (as reports.toml does, plus `source`, the name to show); `remove` drops
-    reports by id (an unknown id is a KeyError, raised before anything is written)."""
+    reports by id (an unknown id is a KeyError, raised before anything is written).
+
+    The new generation adds one delta segment (the new and changed reports) beside the current
+    generation's segments, and marks the replaced and removed reports deleted in theirs, so its
+    cost grows with what changed, not with the index; past settings.max_deltas the deltas are
+    merged into one, and once they hold more than settings.delta_share of the passages (or with
+    `rebuild`) everything is built again as one segment."""
     started = time.perf_counter()
+    settings = settings or IndexSettings()
     root = IndexDir(index_dir)
     result = IngestResult()
     with root.lock(wait=wait):
         root.cleanup(keep_generations)  # leftovers of a build that was killed
-        old = None
-        if root.current() and not rebuild:
-            old = Index(root.current_path(), embedder.name, embedder.dim)
-        reports: dict[str, Report] = {r.id: r for r in (old.reports if old else [])}
+        current = GenerationInfo.read(root.current_path(), embedder.name, embedder.dim) \
+            if root.current() and not rebuild else None
+        reports: dict[str, Report] = dict(current.reports) if current else {}  # texts of old ones not read
         remove = list(dict.fromkeys(remove))
         unknown = [rid for rid in remove if rid not in reports]
         if unknown:
@@ -163,7 +183,6 @@ def ingest(
         for rid in remove:
             gone = reports.pop(rid)
             result.files.append(FileResult(gone.path or gone.source, "removed", gone.id, gone.org, gone.year))
-        old_passages = old.all_passages() if old else []
         by_path = {r.path: r for r in reports.values()}
         files, problems = collect_files(paths)
         result.files += problems
@@ -182,7 +201,7 @@ def ingest(
                 continue
             previous = by_path.get(report.path)
             if report.id in reports and reports[report.id].path == report.path:
-                if reports[report.id] != report:  # same text, new metadata (a manifest edit)
+                if replace(reports[report.id], text="") != replace(report, text=""):  # same text, new metadata
                     new_reports.append(report)
                     reports[report.id] = report
                     result.files.append(FileResult(str(file), "updated", report.id, report.org, report.year))
@@ -210,45 +229,17 @@ def ingest(
 
         checkpoint("parsed")
         changed = {r.id for r in new_reports}
-        kept = [p for p in old_passages if p.report_id in reports and p.report_id not in changed]
         fresh = [p for r in new_reports for p in chunk_report(r)]
-        passages = sorted(kept + fresh, key=lambda p: (reports[p.report_id].source, p.report_id, p.start))
-        keys = [_vec_key(embedder.name, embed_text(p)) for p in passages]
-        stored: dict[str, np.ndarray] = {}
-        if old:
-            wanted = set(keys)
-            for row, key in enumerate(old.vec_keys()):
-                if key in wanted:
-                    stored[key] = old.vectors[row]
-        missing = [i for i, k in enumerate(keys) if k not in stored]
-        if missing:
-            new_vectors = embedder.embed_documents([embed_text(passages[i]) for i in missing])
-            for i, vec in zip(missing, new_vectors, strict=True):
-                stored[keys[i]] = vec
-        result.embedded = len(missing)
-        checkpoint("embedded")
-        vectors = np.stack([stored[k] for k in keys]) if keys else np.zeros((0, embedder.dim), np.float32)
-        counts: dict[str, int] = {}
-        for p in passages:
-            counts[p.report_id] = counts.get(p.report_id, 0) + 1
-        for fr in result.files:
-            if fr.report_id in counts and fr.status != "removed":
-                fr.passages = counts[fr.report_id]
-
         touched = [f for f in result.files if f.status != "unchanged"]
-        if old is None or touched or rebuild:
-            now = time.time()
-            log = (old.ingest_log() if old else []) + [(now, f.path, f.status, f.error) for f in touched]
-            final_reports = sorted(reports.values(), key=lambda r: (r.source, r.id))
-            final_passages = [replace(p, org=reports[p.report_id].org, year=reports[p.report_id].year)
-                              for p in passages]
+        if current is None or touched:
+            log = (current.log() if current else []) + [(time.time(), f.path, f.status, f.error) for f in touched]
             name = root.next_name()
             staged = root.staging(name)
-            # kept passages keep their report's metadata, so their stored words still hold
-            kept_ids = {p.id for p in kept}
-            known = {pid: w for pid, w in old.words_by_passage().items() if pid in kept_ids} if old else {}
-            build_generation(staged, final_reports, final_passages, vectors, keys, log, embedder.name,
-                             embedder.dim, faiss_settings or FaissSettings(), known_words=known)
+            plan = _plan(current, reports, changed, len(fresh), settings)
+            if plan is None:
+                _build_all(staged, current, reports, changed, fresh, log, embedder, settings, result)
+            else:
+                _build_delta(staged, current, reports, changed, fresh, log, embedder, settings, result, merge=plan)
             checkpoint("staged")
             root.publish(name, staged)
             checkpoint("published")
@@ -257,6 +248,103 @@ def ingest(
         else:
             result.generation = root.current()
         result.reports = len(reports)
-        result.passages = len(passages)
+        result.passages = sum(current.passages[rid] for rid in reports if rid not in changed) + len(fresh) \
+            if current else len(fresh)
+        counts: dict[str, int] = {}
+        for p in fresh:
+            counts[p.report_id] = counts.get(p.report_id, 0) + 1
+        for fr in result.files:
+            if fr.status != "removed":
+                fr.passages = counts.get(fr.report_id) or (current.passages.get(fr.report_id, 0) if current else 0)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _plan(current: GenerationInfo | None, reports: dict[str, Report], changed: set[str], fresh: int,
+          settings: IndexSettings) -> bool | None:
+    """None: build everything as one segment; False: add a delta segment; True: add one delta
+    segment that also takes in the current deltas (merged)."""
+    if current is None or not current.manifest["segments"]:
+        return None
+    base = current.manifest["segments"][0]["name"]
+    kept = {rid: n for rid, n in current.passages.items() if rid in reports and rid not in changed}
+    in_deltas = sum(n for rid, n in kept.items() if current.home[rid] != base) + fresh
+    if in_deltas > settings.delta_share * (sum(kept.values()) + fresh):
+        return None
+    return len(current.manifest["segments"]) - 1 >= settings.max_deltas
+
+
+def _vectors(keys: list[str], texts: list[str], known: dict[str, np.ndarray], embedder: Embedder,
+             result: IngestResult) -> np.ndarray:
+    """Vectors for these content keys: the stored ones, the rest embedded now."""
+    missing = [i for i, k in enumerate(keys) if k not in known]
+    if missing:
+        for i, vec in zip(missing, embedder.embed_documents([texts[i] for i in missing]), strict=True):
+            known[keys[i]] = vec
+    result.embedded = len(missing)
+    checkpoint("embedded")
+    return np.stack([known[k] for k in keys]) if keys else np.zeros((0, embedder.dim), np.float32)
+
+
+def _order(passages: list[Passage], reports: dict[str, Report]) -> list[Passage]:
+    """Passages ordered by report (a report's passages are consecutive rows), with their metadata."""
+    passages = sorted(passages, key=lambda p: (reports[p.report_id].source, p.report_id, p.start))
+    return [replace(p, org=reports[p.report_id].org, year=reports[p.report_id].year) for p in passages]
+
+
+def _build_all(staged: Path, current: GenerationInfo | None, reports: dict[str, Report], changed: set[str],
+               fresh: list[Passage], log, embedder: Embedder, settings: IndexSettings, result: IngestResult) -> None:
+    old = Index(current.path, embedder.name, embedder.dim) if current else None
+    kept = [p for p in (old.all_passages() if old else []) if p.report_id in reports and p.report_id not in changed]
+    full = {rid: (old.report_by_id[rid] if rid not in changed else r) for rid, r in reports.items()}  # with texts
+    passages = _order(kept + fresh, full)
+    keys = [_vec_key(embedder.name, embed_text(p)) for p in passages]
+    stored = find_vectors(current.segment_paths(), keys) if current else {}
+    vectors = _vectors(keys, [embed_text(p) for p in passages], stored, embedder, result)
+    # kept passages keep their report's metadata, so their stored words still hold
+    kept_ids = {p.id for p in kept}
+    known = {pid: w for pid, w in old.live_words().items() if pid in kept_ids} if old else {}
+    build_generation(staged, sorted(full.values(), key=lambda r: (r.source, r.id)), passages, vectors, keys, log,
+                     embedder.name, embedder.dim, settings, known_words=known)
+
+
+def _build_delta(staged: Path, current: GenerationInfo, reports: dict[str, Report], changed: set[str],
+                 fresh: list[Passage], log, embedder: Embedder, settings: IndexSettings, result: IngestResult,
+                 merge: bool) -> None:
+    entries = [dict(e) for e in current.manifest["segments"]]
+    for e in entries:  # reports replaced or removed are deleted from the segment they are in
+        gone = {rid for rid, home in current.home.items() if home == e["name"] and (rid not in reports or rid in changed)}
+        e["deleted"] = sorted(set(e["deleted"]) | gone)
+    kept: list[Passage] = []
+    own = {r.id: r for r in reports.values() if r.id in changed}
+    known_words: dict[str, list[str]] = {}
+    stored: dict[str, np.ndarray] = {}
+    if merge:  # the deltas' live passages move into the new segment, with their words and vectors
+        for e in entries[1:]:
+            seg = Segment(current.path.parent / e["name"], settings.hnsw_ef_search)
+            live = [p for p in read_passages(seg.con(), seg.report_by_id) if p.report_id not in set(e["deleted"])]
+            kept += live
+            own.update((p.report_id, seg.report_by_id[p.report_id]) for p in live)
+            ids = {p.id for p in live}
+            known_words.update((pid, w.split(WORD_SEP) if w else []) for pid, w in
+                               seg.con().execute("SELECT id, words FROM passages") if pid in ids)
+        entries = entries[:1]
+    passages = _order(kept + fresh, own)
+    keys = [_vec_key(embedder.name, embed_text(p)) for p in passages]
+    stored = find_vectors(current.segment_paths(), keys)
+    vectors = _vectors(keys, [embed_text(p) for p in passages], stored, embedder, result)
+    paths = [current.path.parent / e["name"] for e in entries]
+
+    def background_df(tokens: list[str]) -> np.ndarray:
+        total = np.zeros(len(tokens), dtype=np.int64)
+        for path in paths:
+            with contextlib.closing(connect_ro(path / "store.sqlite")) as con:
+                total += read_df(con, tokens)
+        return total
+
+    background = Background(docs=sum(e["passages"] for e in entries), tokens=sum(e["tokens"] for e in entries),
+                            df=background_df)
+    entry = build_segment(staged, sorted(own.values(), key=lambda r: (r.source, r.id)), passages, vectors, keys, log,
+                          embedder.dim, settings, known_words, background)
+    write_generation(staged, entries + ([entry] if passages else []), list(reports.values()), embedder.name,
+                     embedder.dim, settings)

@@ -138,6 +138,43 @@ def bm25_rows(bm25, token_ids: list[int], rows: np.ndarray) -> np.ndarray:
     return out
 
 
+def lexical_scores(index: Index, tokens: list[str], rows: np.ndarray | None) -> np.ndarray:
+    """BM25 scores of every row (each segment scores its own rows; their statistics are the whole
+    index's, see Background); with `rows` (ascending), only those rows are sure to be scored."""
+    out = np.zeros(index.size, dtype=np.float32)
+    for s, seg in enumerate(index.segments):
+        if seg.bm25 is None:
+            continue
+        ids = seg.bm25.get_tokens_ids(tokens)
+        lo, hi = int(index.offsets[s]), int(index.offsets[s + 1])
+        local = None if rows is None else rows[(rows >= lo) & (rows < hi)] - lo
+        if not ids or (local is not None and local.size == 0):
+            continue
+        if local is not None and local.size * 16 <= seg.size:
+            out[local + lo] = bm25_rows(seg.bm25, ids, local)  # a few reports: score only their rows
+        else:
+            out[lo:hi] = seg.bm25.get_scores_from_ids(ids)
+    return out
+
+
+def ann_top(index: Index, query_vec: np.ndarray, n: int) -> np.ndarray:
+    """The n rows nearest the query by each segment's FAISS index, best first, deleted rows left out."""
+    rows, scores = [], []
+    for s, seg in enumerate(index.segments):
+        if seg.ann is not None:
+            found_scores, found = seg.ann.search(query_vec[None, :], min(n, seg.size))
+            ok = found[0] >= 0
+            rows.append(found[0][ok].astype(np.int64) + int(index.offsets[s]))
+            scores.append(found_scores[0][ok])
+    if not rows:
+        return np.zeros(0, dtype=np.int64)
+    rows, scores = np.concatenate(rows), np.concatenate(scores)
+    if index.live_rows is not None:
+        keep = index.row_report[rows] >= 0
+        rows, scores = rows[keep], scores[keep]
+    return rows[np.argsort(-scores, kind="stable")[:n]]
+
+
 def _minmax(x: np.ndarray, over: np.ndarray) -> np.ndarray:
     """Scale x so that its values at `over` span [0, 1] (other values may fall outside)."""
     ref = x[over]
@@ -219,14 +256,11 @@ class HybridSearcher:
 
         lexical = np.zeros(index.size, dtype=np.float32)
         if mode != "dense":
-            ids = index.bm25.get_tokens_ids(self.tokenizer.tokens(query))
-            if ids and rows is not None and rows.size * 16 <= index.size:
-                lexical[rows] = bm25_rows(index.bm25, ids, rows)  # a few reports: score only their rows
-            elif ids:
-                lexical = index.bm25.get_scores_from_ids(ids)
-        if rows is not None:
+            lexical = lexical_scores(index, self.tokenizer.tokens(query), rows)
+        searched = rows if restricted else index.live_rows  # None: every row
+        if searched is not None:
             masked = np.full(index.size, -1.0, dtype=np.float32)
-            masked[rows] = lexical[rows]
+            masked[searched] = lexical[searched]
         else:
             masked = lexical
         lex_top = _top(masked, pool, positive=True)
@@ -236,10 +270,9 @@ class HybridSearcher:
         if mode != "lexical":
             query_vec = self.embedder.embed_query(query).astype(np.float32)
             if rows is None:
-                _, found = index.ann.search(query_vec[None, :], min(pool, index.size))
-                dense_top = found[0][found[0] >= 0].astype(np.int64)
+                dense_top = ann_top(index, query_vec, pool)
             else:
-                scores = np.asarray(index.vectors[rows]) @ query_vec
+                scores = index.vectors_at(rows) @ query_vec
                 dense_top = rows[_top(scores, pool)]
 
         cand = np.unique(np.concatenate([lex_top, dense_top])).astype(np.int64)
@@ -250,7 +283,7 @@ class HybridSearcher:
         near = np.unique(np.concatenate([cand - 1, cand, cand + 1]).clip(0, index.size - 1))
         lex_scores = lexical[near]
         if query_vec is not None:
-            dense_scores = np.asarray(index.vectors[near]) @ query_vec
+            dense_scores = index.vectors_at(near) @ query_vec
         else:
             dense_scores = np.zeros(near.size, dtype=np.float32)
         alpha = {"hybrid": self.alpha, "lexical": 0.0, "dense": 1.0}[mode]

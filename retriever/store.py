@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 from .types import Passage, Report
 
 PARSER_VERSION = "1"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 WORD_SEP = "\x1f"  # joins a passage's jieba words in the passages.words column
 
 _SCHEMA = """
@@ -31,6 +32,7 @@ CREATE TABLE passages (
 CREATE INDEX passages_report ON passages(report_id);
 CREATE INDEX passages_vec_key ON passages(vec_key);
 CREATE TABLE ingest_log (time REAL NOT NULL, path TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE vocab (token TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -39,8 +41,9 @@ class IndexMismatchError(RuntimeError):
 
 
 def write_store(path: Path, reports: list[Report], passages: list[Passage], vec_keys: list[str],
-                words: list[str], log: list[tuple[float, str, str, str]]) -> None:
-    """`words`: each passage's jieba words, joined by WORD_SEP."""
+                words: list[str], log: list[tuple[float, str, str, str]], vocab: Iterable[tuple[str, int]] = ()) -> None:
+    """`words`: each passage's jieba words, joined by WORD_SEP; `vocab`: each BM25 token with the
+    number of these passages it is in (a later segment's statistics add them up)."""
     con = sqlite3.connect(path)
     try:
         con.executescript(_SCHEMA)
@@ -58,17 +61,37 @@ def write_store(path: Path, reports: list[Report], passages: list[Passage], vec_
              for i, (p, k, w) in enumerate(zip(passages, vec_keys, words, strict=True))],
         )
         con.executemany("INSERT INTO ingest_log VALUES (?,?,?,?)", log)
+        con.executemany("INSERT INTO vocab VALUES (?,?)", vocab)
         con.commit()
     finally:
         con.close()
 
 
-def read_reports(con: sqlite3.Connection) -> list[Report]:
+def read_reports(con: sqlite3.Connection, text: bool = True) -> list[Report]:
+    """The reports, ordered by source; without their texts (empty) if text is False."""
+    column = "text" if text else "''"
     rows = con.execute(
-        "SELECT id, source, title, org, aliases, region, year, published, text, path FROM reports ORDER BY source, id"
+        f"SELECT id, source, title, org, aliases, region, year, published, {column}, path FROM reports ORDER BY source, id"
     ).fetchall()
     return [Report(id=r[0], source=r[1], title=r[2], org=r[3], aliases=tuple(json.loads(r[4])), region=r[5],
                    year=r[6], published=r[7], text=r[8], path=r[9]) for r in rows]
+
+
+def read_log(con: sqlite3.Connection) -> list[tuple[float, str, str, str]]:
+    return con.execute("SELECT time, path, status, detail FROM ingest_log ORDER BY rowid").fetchall()
+
+
+def read_df(con: sqlite3.Connection, tokens: list[str]) -> np.ndarray:
+    """Each token's document frequency in this store's segment (0 where it does not occur)."""
+    found: dict[str, int] = {}
+    for i in range(0, len(tokens), 900):
+        chunk = tokens[i : i + 900]
+        found.update(con.execute(f"SELECT token, df FROM vocab WHERE token IN ({','.join('?' * len(chunk))})", chunk))
+    return np.fromiter((found.get(t, 0) for t in tokens), dtype=np.int64, count=len(tokens))
+
+
+def connect_ro(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
 
 
 def read_passages(con: sqlite3.Connection, reports: dict[str, Report], rows: list[int] | None = None) -> list[Passage]:

@@ -54,8 +54,8 @@ def test_filters_by_year_and_unit(real_index, use_embedder):
 def test_dense_exact_search_matches_brute_force(real_index, use_embedder):
     index = _load(real_index, use_embedder)
     q = use_embedder.embed_query("网络安全攻防演练")
-    _, found = index.ann.search(q[None, :], 10)
-    brute = np.argsort(-(np.asarray(index.vectors) @ q), kind="stable")[:10]
+    _, found = index.segments[0].ann.search(q[None, :], 10)
+    brute = np.argsort(-(np.asarray(index.segments[0].vectors) @ q), kind="stable")[:10]
     assert list(found[0]) == list(brute)
 
 
@@ -99,7 +99,7 @@ def test_incremental_equals_from_scratch(tmp_path):
     ingest(scratch, files, emb)
     a, b = _load(inc, emb), _load(scratch, emb)
     assert [p.id for p in a.all_passages()] == [p.id for p in b.all_passages()]
-    assert np.array_equal(np.asarray(a.vectors), np.asarray(b.vectors))
+    assert np.array_equal(np.asarray(a.segments[0].vectors), np.asarray(b.segments[0].vectors))
     sa, sb = HybridSearcher(a, emb), HybridSearcher(b, emb)
     for q in ("出具法律意见书", "协商议事活动", "电子证照"):
         assert [(h.passage.id, h.score) for h in sa.search(q, k=5).hits] == [(h.passage.id, h.score) for h in sb.search(q, k=5).hits]
@@ -155,7 +155,7 @@ def test_leftovers_of_a_killed_build_are_cleaned_and_old_generations_pruned(tmp_
 
 
 def test_a_passage_whose_neighbours_match_the_question_ranks_higher(tmp_path):
-    from retriever.index import FaissSettings, build_generation
+    from retriever.index import IndexSettings, build_generation
     from retriever.types import Passage, Report
 
     texts = ["机关党建工作扎实推进。", "本年度组织开展专项培训。", "食堂卫生检查情况良好。",  # report a
@@ -170,7 +170,7 @@ def test_a_passage_whose_neighbours_match_the_question_ranks_higher(tmp_path):
         offset[rid] += len(t) + 1
     embedder = make_embedder("hashing", dim=64)
     build_generation(tmp_path, reports, passages, embedder.embed_documents(texts), [p.id for p in passages], [],
-                     embedder.name, embedder.dim, FaissSettings())
+                     embedder.name, embedder.dim, IndexSettings())
     index = Index(tmp_path, embedder.name, embedder.dim)
     query = "执法人员专项培训"
 
@@ -192,19 +192,19 @@ def test_a_passage_whose_neighbours_match_the_question_ranks_higher(tmp_path):
 @needs_shared()
 def test_hnsw_above_the_exact_threshold_finds_what_exact_search_finds(tmp_path, use_embedder):
     """The approximate index against the brute-force oracle, on the real reports and embedder."""
-    from retriever.index import FaissSettings
+    from retriever.index import IndexSettings
 
     exact_root, hnsw_root = tmp_path / "exact", tmp_path / "hnsw"
     ingest(exact_root, [REPORTS], use_embedder)
-    ingest(hnsw_root, [REPORTS], use_embedder, faiss_settings=FaissSettings(exact_max=10))
+    ingest(hnsw_root, [REPORTS], use_embedder, settings=IndexSettings(exact_max=10))
     exact, approx = _load(exact_root, use_embedder), _load(hnsw_root, use_embedder)
-    assert exact.manifest["faiss"] == "flat" and approx.manifest["faiss"] == "hnsw"
+    assert exact.manifest["segments"][0]["faiss"] == "flat" and approx.manifest["segments"][0]["faiss"] == "hnsw"
     queries = [p.text[:40] for p in exact.all_passages()[::7]] + [HEADLINE, "行政复议案件", "普法宣传活动"]
     vectors = np.stack([use_embedder.embed_query(q) for q in queries]).astype(np.float32)
-    ex_scores, _ = exact.ann.search(vectors, 10)
-    _, found = approx.ann.search(vectors, 10)
+    ex_scores, _ = exact.segments[0].ann.search(vectors, 10)
+    _, found = approx.segments[0].ann.search(vectors, 10)
     # a result counts when its exact score reaches the 10th best (ties are common in reports)
-    got = [np.asarray(exact.vectors)[f[f >= 0]] @ q for f, q in zip(found, vectors, strict=True)]
+    got = [np.asarray(exact.segments[0].vectors)[f[f >= 0]] @ q for f, q in zip(found, vectors, strict=True)]
     recall = np.mean([np.sum(g >= e[-1] - 1e-5) / 10 for e, g in zip(ex_scores, got, strict=True)])
     assert recall >= 0.95
     for q in (HEADLINE, "海安高新区协商议事活动"):
@@ -229,14 +229,14 @@ def test_fast_paths_equal_their_brute_force_oracles(real_index, use_embedder):
     searcher = HybridSearcher(index, use_embedder)
     rng = np.random.default_rng(0)
     for q in (HEADLINE, "行政复议案件办理情况", "普法宣传活动"):
-        ids = index.bm25.get_tokens_ids(searcher.tokenizer.tokens(q))
-        full = index.bm25.get_scores_from_ids(ids)
+        ids = index.segments[0].bm25.get_tokens_ids(searcher.tokenizer.tokens(q))
+        full = index.segments[0].bm25.get_scores_from_ids(ids)
         for report in index.reports:
             rows = index.rows_of([report.id])
             assert np.array_equal(rows, np.flatnonzero(index.row_report == index.reports.index(report)))
-            np.testing.assert_allclose(bm25_rows(index.bm25, ids, rows), full[rows], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(bm25_rows(index.segments[0].bm25, ids, rows), full[rows], rtol=1e-5, atol=1e-6)
         rows = np.sort(rng.choice(index.size, 40, replace=False))
-        np.testing.assert_allclose(bm25_rows(index.bm25, ids, rows), full[rows], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(bm25_rows(index.segments[0].bm25, ids, rows), full[rows], rtol=1e-5, atol=1e-6)
 
 
 @needs_shared()
@@ -254,7 +254,7 @@ def test_bm25_matrix_scores_as_bm25s_indexing_does(real_index, use_embedder):
     vocab: dict[str, int] = {}
     ids = [np.array([vocab.setdefault(t, len(vocab)) for t in doc], dtype=np.int32) for doc in corpus]
     for chunk in (7, 20_000):  # passages are processed in chunks: across chunk borders as within
-        data, indices, indptr, df = bm25_matrix(ids, len(vocab), BM25_K1, BM25_B, chunk=chunk)
+        data, indices, indptr, df, _ = bm25_matrix(ids, len(vocab), BM25_K1, BM25_B, chunk=chunk)
         assert df.sum() == sum(len(set(doc)) for doc in corpus)
         ours = bm25s.BM25(k1=BM25_K1, b=BM25_B)
         ours.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": len(corpus)}

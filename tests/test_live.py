@@ -1,6 +1,7 @@
 """Rebuilding without stopping: real `govqa` processes on 127.0.0.1 — a watched folder feeding a
 running server under load, and ingests killed with SIGKILL at each stage."""
 
+import json
 import os
 import shutil
 import signal
@@ -101,7 +102,12 @@ def _answers(index: Path, config, embedder) -> tuple[str, bool, str]:
     return service.generation, "79件" in headline.text and headline.found, service.composer.answer(NEW_QUESTION).found
 
 
-def test_sigkill_at_every_stage_of_an_ingest_leaves_the_served_index_intact(real_index, tmp_path, config, use_embedder):
+@pytest.mark.parametrize("delta", [False, True], ids=["full-build", "delta-segment"])
+def test_sigkill_at_every_stage_of_an_ingest_leaves_the_served_index_intact(real_index, tmp_path, config, use_embedder,
+                                                                             delta):
+    # GOVQA_INDEX__DELTA_SHARE=1: the new report goes into a delta segment (on five reports, a
+    # 30-passage report is otherwise more than delta_share of the index, and everything is rebuilt)
+    share = {"GOVQA_INDEX__DELTA_SHARE": "1.0" if delta else "0.0"}
     index, inbox = _copy(real_index, tmp_path), tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "青石县2024年报告.txt").write_text(NEW_REPORT, encoding="utf-8")
@@ -110,7 +116,7 @@ def test_sigkill_at_every_stage_of_an_ingest_leaves_the_served_index_intact(real
     for stage in STAGES:
         marker = tmp_path / f"reached-{stage}"
         proc = subprocess.Popen(GOVQA + ["ingest", "--index", str(index), str(inbox)], cwd=tmp_path,
-                                env=_env(**{FAULT_ENV: f"{stage}:{marker}"}),
+                                env=_env(**share, **{FAULT_ENV: f"{stage}:{marker}"}),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             wait_for(lambda m=marker, p=proc: m.exists() or p.poll() is not None, 60, f"the ingest to reach {stage}")
@@ -124,7 +130,7 @@ def test_sigkill_at_every_stage_of_an_ingest_leaves_the_served_index_intact(real
         else:
             assert after == before, f"killed at {stage}"
     # the next ingest completes and clears what the killed ones left
-    done = subprocess.run(GOVQA + ["ingest", "--index", str(index), str(inbox)], cwd=tmp_path, env=_env(),
+    done = subprocess.run(GOVQA + ["ingest", "--index", str(index), str(inbox)], cwd=tmp_path, env=_env(**share),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     root = IndexDir(index)
@@ -132,6 +138,8 @@ def test_sigkill_at_every_stage_of_an_ingest_leaves_the_served_index_intact(real
     assert not [n for n in names if n.startswith(".tmp-")] and max(names) == root.current()
     final = _answers(index, config, use_embedder)
     assert final[1] and final[2]
+    segments = json.loads((root.current_path() / "manifest.json").read_text(encoding="utf-8"))["segments"]
+    assert len(segments) == (2 if delta else 1)
 
 
 def test_watch_mode_ingests_changes_and_prunes_deleted_files(tmp_path, use_embedder):
