@@ -7,6 +7,8 @@
 - hit@5 and answer accuracy on those questions (each is made from one sentence of one report);
 - resident memory after loading (a fresh process) and the index size on disk;
 - ANN recall@10 of the HNSW index against exact search, and their latencies;
+- one new ~30-passage report added (a delta segment), a running server's reload of it, and search
+  latency with the two segments;
 - the baseline in the same run: rank_bm25 over jieba words plus an exact FAISS flat index, fused
   with equal-weight reciprocal rank fusion, as tutorials build it; our figures as ratios to it;
 - with --http N: requests/s over HTTP (uvicorn on loopback, one and two server processes) at that size.
@@ -35,6 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.corpus import REPORTS, RandomVectors, write_corpus  # noqa: E402
+from bench.ingest_one import time_one  # noqa: E402
 from bench.load import load_server  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.service import open_service  # noqa: E402
@@ -145,6 +148,26 @@ def ann_recall(vectors: np.ndarray, queries: np.ndarray, config: dict) -> dict:
             "hnsw_build_s": round(build, 1), "ef_search": int(s["hnsw_ef_search"]), "m": int(s["hnsw_m"])}
 
 
+def index_ann_recall(index, queries: np.ndarray, exact_timed: int = 20) -> dict:
+    """Recall@10 of the index's own HNSW against exact search over the same vectors (read in
+    blocks from vectors.npy), and the latency of both."""
+    seg = index.segments[0]
+    t_hnsw, found = timed(lambda q: seg.ann.search(q[None, :], 10)[1][0], queries)
+    best = np.full((len(queries), 10), -np.inf, dtype=np.float32)
+    for start in range(0, seg.size, 100_000):
+        scores = np.asarray(seg.vectors[start : start + 100_000]) @ queries.T
+        best = -np.sort(-np.concatenate([best, scores.T], axis=1), axis=1)[:, :10]
+    vectors = seg.vectors
+
+    def exact(q):
+        return np.argsort(-(np.asarray(vectors) @ q))[:10]
+
+    t_exact, _ = timed(exact, queries[:exact_timed])
+    recall = tie_aware_recall(seg.vectors, queries, list(best), found)
+    return {"recall_at_10": round(float(recall), 3), "exact": pct(t_exact), "hnsw": pct(t_hnsw),
+            "ef_search": int(seg.ann.hnsw.efSearch), "own_index": True}
+
+
 def baseline(service, questions: list[dict], embedder, limit: int) -> dict:
     """rank_bm25 (pure Python) + exact FAISS flat + equal-weight RRF over the same passages."""
     import faiss
@@ -216,10 +239,21 @@ def run(n: int, args, config: dict, use, work: Path) -> dict:
     row["rss_mb"] = round(rss["after"] / 2**20)
     row["rss_per_passage_bytes"] = round((rss["after"] - rss["before"]) / row["passages"])
     row["rss_warm_per_passage_bytes"] = round((rss["warm"] - rss["before"]) / row["passages"])
-    if row["vectors"] != "random":  # recall on random vectors says nothing about real ones
-        queries = np.stack([use.embed_query(q["bare"]) for q in questions[: args.ann_queries]]).astype(np.float32)
+    queries = np.stack([use.embed_query(q["bare"]) for q in questions[: args.ann_queries]]).astype(np.float32)
+    if hasattr(service.index.segments[0].ann, "hnsw"):  # the index's own HNSW, on whatever vectors it holds
+        row["ann"] = index_ann_recall(service.index, queries)
+    elif row["vectors"] != "random":  # an HNSW built here on the real vectors, to compare
         row["ann"] = ann_recall(np.ascontiguousarray(service.index.segments[0].vectors, dtype=np.float32), queries, config)
     print(f"  {n}: measured in process", file=sys.stderr)
+    # one new report of ~30 passages (a delta segment), then a running server's reload of it
+    row["add_one"] = time_one(root, work, use, seed=n)
+    t = time.perf_counter()
+    reloaded = open_service(config, root, embedder=use, reuse=service.index)
+    row["reload_s"] = round(time.perf_counter() - t, 2)
+    row["segments_after_add"] = len(reloaded.index.segments)
+    t_after, _ = timed(lambda q: reloaded.searcher.search(q["question"], k=top_k).hits, questions)
+    row["search_after_add"] = pct(t_after)
+    print(f"  {n}: one report added in {row['add_one']['seconds']} s", file=sys.stderr)
     if n <= args.baseline_max:
         row["baseline"] = baseline(service, questions, use, args.baseline_queries)
         row["speedup_search"] = round(row["baseline"]["p50_ms"] / row["search"]["p50_ms"], 1)
@@ -242,6 +276,9 @@ def print_table(rows: list[dict]) -> None:
             ("RSS MB", lambda r: r["rss_mb"]), ("B/passage", lambda r: r["rss_per_passage_bytes"]),
             ("B/passage after all questions", lambda r: r["rss_warm_per_passage_bytes"]),
             ("disk MB", lambda r: r["disk_mb"]),
+            ("one new report (s)", lambda r: r["add_one"]["seconds"]),
+            ("server reload (s)", lambda r: r["reload_s"]),
+            ("search p50/p99 after it", lambda r: f"{r['search_after_add']['p50_ms']}/{r['search_after_add']['p99_ms']}"),
             ("HNSW recall@10", lambda r: r["ann"]["recall_at_10"]),
             ("exact/HNSW p50", lambda r: f"{r['ann']['exact']['p50_ms']}/{r['ann']['hnsw']['p50_ms']}"),
             ("baseline p50/p99", lambda r: f"{r['baseline']['p50_ms']}/{r['baseline']['p99_ms']}"),

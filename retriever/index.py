@@ -221,30 +221,41 @@ def bm25_matrix(doc_ids: list[np.ndarray], n_vocab: int, k1: float, b: float, ch
     id); each token's document frequency in these passages; and their total length. Vectorised over
     the passages' token-id arrays, so a corpus costs a few bytes a token; the tests hold it to
     bm25s's own indexing. `background_df` (by token id) and `background` add other segments'
-    passages to the statistics."""
+    passages to the statistics.
+
+    Two passes over chunks of passages, with no sort of the whole: the first counts each chunk's
+    distinct (token, passage) pairs, ordered by token then passage; the second scores them and puts
+    them in place (a token's entries from earlier chunks come first, so passages stay ascending)."""
     n_docs = len(doc_ids)
     lengths = np.fromiter((d.size for d in doc_ids), dtype=np.int64, count=n_docs)
-    docs, toks, tfs = [], [], []
-    for start in range(0, n_docs, chunk):  # distinct (passage, token) pairs with their counts
+    pairs = []
+    df = np.zeros(n_vocab, dtype=np.int64)
+    for start in range(0, n_docs, chunk):
         part = doc_ids[start : start + chunk]
-        doc = np.repeat(np.arange(start, start + len(part), dtype=np.int64), lengths[start : start + len(part)])
-        keys, counts = np.unique(doc * n_vocab + np.concatenate(part or [np.zeros(0, np.int32)]), return_counts=True)
-        docs.append((keys // n_vocab).astype(np.int32))
-        toks.append((keys % n_vocab).astype(np.int32))
-        tfs.append(counts.astype(np.float32))
-    doc = np.concatenate(docs or [np.zeros(0, np.int32)])
-    tok = np.concatenate(toks or [np.zeros(0, np.int32)])
-    tf = np.concatenate(tfs or [np.zeros(0, np.float32)])
-    df = np.bincount(tok, minlength=n_vocab)
+        local = np.repeat(np.arange(len(part), dtype=np.int64), lengths[start : start + len(part)])
+        tokens = np.concatenate(part or [np.zeros(0, np.int32)]).astype(np.int64)
+        keys, tf = np.unique(tokens * len(part) + local, return_counts=True)
+        tok = (keys // len(part)).astype(np.int32)
+        pairs.append((tok, (keys % len(part) + start).astype(np.int32), tf.astype(np.float32)))
+        df += np.bincount(tok, minlength=n_vocab)
     all_docs = n_docs + background.docs
     all_df = df + (background_df if background_df is not None else 0)
-    idf = np.log(1 + (all_docs - all_df + 0.5) / (all_df + 0.5))
+    idf = np.log(1 + (all_docs - all_df + 0.5) / (all_df + 0.5)).astype(np.float32)
     mean_length = (int(lengths.sum()) + background.tokens) / all_docs if all_docs else 1.0
-    norm = k1 * (1 - b + b * lengths / max(mean_length, 1e-9))
-    scores = (idf[tok] * tf / (norm[doc] + tf)).astype(np.float32)
-    order = np.argsort(tok, kind="stable")  # by token; pairs came ordered by passage, and stay so
+    norm = (k1 * (1 - b + b * lengths / max(mean_length, 1e-9))).astype(np.float32)
     indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
-    return scores[order], doc[order], indptr, df, int(lengths.sum())
+    data = np.empty(int(indptr[-1]), dtype=np.float32)
+    indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    filled = indptr[:-1].copy()  # where each token's next entry goes
+    while pairs:
+        tok, doc, tf = pairs.pop(0)
+        counts = np.bincount(tok, minlength=n_vocab)
+        first = np.cumsum(counts) - counts  # this chunk's entries of a token are consecutive from here
+        at = filled[tok] + (np.arange(tok.size) - first[tok])
+        data[at] = idf[tok] * tf / (norm[doc] + tf)
+        indices[at] = doc
+        filled += counts
+    return data, indices, indptr, df, int(lengths.sum())
 
 
 def build_segment(path: Path, reports: list[Report], passages: list[Passage], vectors: np.ndarray,

@@ -299,8 +299,8 @@ def _build_all(staged: Path, current: GenerationInfo | None, reports: dict[str, 
     full = {rid: (old.report_by_id[rid] if rid not in changed else r) for rid, r in reports.items()}  # with texts
     passages = _order(kept + fresh, full)
     keys = [_vec_key(embedder.name, embed_text(p)) for p in passages]
-    stored = find_vectors(current.segment_paths(), keys) if current else {}
-    vectors = _vectors(keys, [embed_text(p) for p in passages], stored, embedder, result)
+    vectors = _vectors(keys, [embed_text(p) for p in passages], find_vectors(current.segment_paths(), keys) if current else {},
+                       embedder, result)
     # kept passages keep their report's metadata, so their stored words still hold
     kept_ids = {p.id for p in kept}
     known = {pid: w for pid, w in old.live_words().items() if pid in kept_ids} if old else {}
@@ -318,7 +318,6 @@ def _build_delta(staged: Path, current: GenerationInfo, reports: dict[str, Repor
     kept: list[Passage] = []
     own = {r.id: r for r in reports.values() if r.id in changed}
     known_words: dict[str, list[str]] = {}
-    stored: dict[str, np.ndarray] = {}
     if merge:  # the deltas' live passages move into the new segment, with their words and vectors
         for e in entries[1:]:
             seg = Segment(current.path.parent / e["name"], settings.hnsw_ef_search)
@@ -331,8 +330,7 @@ def _build_delta(staged: Path, current: GenerationInfo, reports: dict[str, Repor
         entries = entries[:1]
     passages = _order(kept + fresh, own)
     keys = [_vec_key(embedder.name, embed_text(p)) for p in passages]
-    stored = find_vectors(current.segment_paths(), keys)
-    vectors = _vectors(keys, [embed_text(p) for p in passages], stored, embedder, result)
+    vectors = _vectors(keys, [embed_text(p) for p in passages], find_vectors(current.segment_paths(), keys), embedder, result)
     paths = [current.path.parent / e["name"] for e in entries]
 
     def background_df(tokens: list[str]) -> np.ndarray:
