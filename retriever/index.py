@@ -31,7 +31,7 @@ from .store import (
     write_manifest,
     write_store,
 )
-from .tokenize import BM25_B, BM25_K1, dictionary_hash, get_tokenizer
+from .tokenize import BM25_B, BM25_K1, dictionary_hash, get_tokenizer, index_words_many
 from .types import Passage, Report
 
 GENERATIONS = "generations"
@@ -274,11 +274,12 @@ def build_segment(path: Path, reports: list[Report], passages: list[Passage], ve
     known_words = known_words or {}
     vocab: dict[str, int] = {}
     words, doc_ids = [], []
-    for p in passages:  # each passage's tokens become ids at once: strings for every token of a
-        text = index_header(by_id[p.report_id], p.section) + "\n" + p.text  # large corpus do not fit
-        w = known_words.get(p.id) or tokenizer.index_words(text)
-        words.append(WORD_SEP.join(w))
-        tokens = w + tokenizer.ngrams(text)
+    texts = (index_header(by_id[p.report_id], p.section) + "\n" + p.text for p in passages)
+    fresh = (not known_words.get(p.id) for p in passages)
+    for p, (text, w) in zip(passages, index_words_many(texts, fresh), strict=True):
+        w = w if w is not None else known_words[p.id]
+        words.append(WORD_SEP.join(w))  # each passage's tokens become ids at once: strings for
+        tokens = w + tokenizer.ngrams(text)  # every token of a large corpus do not fit in memory
         doc_ids.append(np.fromiter((vocab.setdefault(t, len(vocab)) for t in tokens), dtype=np.int32, count=len(tokens)))
     background_df = background.df(list(vocab)) if background.df and vocab else None
     data, indices, indptr, df, tokens_total = bm25_matrix(doc_ids, len(vocab), BM25_K1, BM25_B,
@@ -403,7 +404,8 @@ class Index:
         self._lo[runs[keep]], self._hi[runs[keep]] = starts[keep], ends[keep]
         # rows of deleted reports: never searched (None when there are none)
         self.live_rows = np.flatnonzero(self.row_report >= 0) if (self.row_report < 0).any() else None
-        self.doc_count = max(self.size if self.live_rows is None else int(self.live_rows.size), 1)
+        # BM25 statistics count deleted rows until the next full build, as the segments' scores do
+        self.doc_count = max(self.size, 1)
 
     def _split(self, rows: np.ndarray):
         """(segment, segment-local rows, positions in `rows`) for each segment some of the rows are in."""
@@ -446,8 +448,11 @@ class Index:
 
     def rows_of(self, report_ids) -> np.ndarray:
         """The rows of these reports' passages, ascending."""
-        positions = sorted({self._position[r] for r in report_ids if r in self._position}, key=lambda p: self._lo[p])
-        return np.concatenate([np.arange(self._lo[p], self._hi[p]) for p in positions] or [np.zeros(0, np.int64)])
+        positions = np.unique(np.fromiter((self._position[r] for r in report_ids if r in self._position), dtype=np.int64))
+        lo = np.sort(self._lo[positions])
+        n = self._hi[positions][np.argsort(self._lo[positions])] - lo
+        # each range's rows: its start, repeated, plus the position within the range
+        return np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()), dtype=np.int64)
 
     def passage_counts(self) -> np.ndarray:
         """Passages of each report, in the order of `reports`."""

@@ -49,6 +49,24 @@ def _table() -> tuple[dict[str, list[Place]], dict[str, Place], frozenset[str]]:
     return by_name, by_code, stems
 
 
+@lru_cache(maxsize=1)
+def _names_by_opening() -> dict[str, list[str]]:
+    """Place names of 3 or more characters, by their first two characters."""
+    out: dict[str, list[str]] = {}
+    for name in _table()[0]:
+        if len(name) >= 3:
+            out.setdefault(name[:2], []).append(name)
+    return out
+
+
+def names_in(text: str) -> set[str]:
+    """The place names of 3 or more characters the text contains. Only names whose first two
+    characters the text has are looked for, not all 3,400 (that scan cost 12 ms a report)."""
+    openings = _names_by_opening()
+    pairs = {text[i : i + 2] for i in range(len(text) - 1)} & openings.keys()
+    return {name for pair in pairs for name in openings[pair] if name in text}
+
+
 def is_place(name: str) -> bool:
     return name in _table()[0]
 
@@ -95,10 +113,7 @@ def region_of(text: str, hint: str = "") -> str:
     """The region a report speaks of: the most specific place it names, with those of its parent
     divisions it also names (天津市武清区). `hint` (the unit's name) counts first."""
     by_name, by_code, _ = _table()
-    counts: Counter[str] = Counter()
-    for name in by_name:
-        if len(name) >= 3 and name in text:
-            counts[name] = text.count(name)
+    counts = Counter({name: text.count(name) for name in names_in(text)})
     for name in list(counts):
         if name in hint:
             counts[name] += 1000

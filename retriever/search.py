@@ -138,22 +138,26 @@ def bm25_rows(bm25, token_ids: list[int], rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def lexical_scores(index: Index, tokens: list[str], rows: np.ndarray | None) -> np.ndarray:
-    """BM25 scores of every row (each segment scores its own rows; their statistics are the whole
-    index's, see Background); with `rows` (ascending), only those rows are sure to be scored."""
-    out = np.zeros(index.size, dtype=np.float32)
+def lexical_scores(index: Index, tokens: list[str], rows: np.ndarray | None = None) -> np.ndarray:
+    """BM25 scores of every row, or of the given rows (ascending) in their order. Each segment
+    scores its own rows; their statistics are the whole index's (see Background)."""
+    out = np.zeros(index.size if rows is None else rows.size, dtype=np.float32)
     for s, seg in enumerate(index.segments):
         if seg.bm25 is None:
             continue
         ids = seg.bm25.get_tokens_ids(tokens)
         lo, hi = int(index.offsets[s]), int(index.offsets[s + 1])
-        local = None if rows is None else rows[(rows >= lo) & (rows < hi)] - lo
-        if not ids or (local is not None and local.size == 0):
+        if not ids:
             continue
-        if local is not None and local.size * 16 <= seg.size:
-            out[local + lo] = bm25_rows(seg.bm25, ids, local)  # a few reports: score only their rows
-        else:
+        if rows is None:
             out[lo:hi] = seg.bm25.get_scores_from_ids(ids)
+            continue
+        first, last = np.searchsorted(rows, [lo, hi])
+        local = rows[first:last] - lo
+        if local.size * 16 <= seg.size:
+            out[first:last] = bm25_rows(seg.bm25, ids, local)  # a few reports: score only their rows
+        elif local.size:
+            out[first:last] = seg.bm25.get_scores_from_ids(ids)[local]
     return out
 
 
@@ -254,16 +258,18 @@ class HybridSearcher:
             return SearchResult(query, [], filters, reports)
         pool = max(self.candidates, k)
 
-        lexical = np.zeros(index.size, dtype=np.float32)
+        # BM25 scores of the searched rows only: a filtered search costs what its reports hold,
+        # with no array the size of the index
+        space = rows.size if rows is not None else index.size
+        lexical = np.zeros(space, dtype=np.float32)
         if mode != "dense":
             lexical = lexical_scores(index, self.tokenizer.tokens(query), rows)
-        searched = rows if restricted else index.live_rows  # None: every row
-        if searched is not None:
-            masked = np.full(index.size, -1.0, dtype=np.float32)
-            masked[searched] = lexical[searched]
+        if rows is not None:
+            lex_top = rows[_top(lexical, pool, positive=True)]
+        elif index.live_rows is not None:  # deleted rows are never found
+            lex_top = _top(np.where(index.row_report >= 0, lexical, -1.0), pool, positive=True)
         else:
-            masked = lexical
-        lex_top = _top(masked, pool, positive=True)
+            lex_top = _top(lexical, pool, positive=True)
 
         dense_top = np.zeros(0, dtype=np.int64)
         query_vec = None
@@ -281,7 +287,11 @@ class HybridSearcher:
         # neighbours (the passages just before and after, in the same report) lend part of their
         # score: a passage whose context matches the question is more likely the answer
         near = np.unique(np.concatenate([cand - 1, cand, cand + 1]).clip(0, index.size - 1))
-        lex_scores = lexical[near]
+        if rows is None:
+            lex_scores = lexical[near]
+        else:  # neighbours outside the searched rows (other reports) lend nothing: they score 0
+            at = np.searchsorted(rows, near).clip(max=rows.size - 1)
+            lex_scores = np.where(rows[at] == near, lexical[at], 0.0).astype(np.float32)
         if query_vec is not None:
             dense_scores = index.vectors_at(near) @ query_vec
         else:

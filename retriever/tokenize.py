@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
+import os
 import re
 import threading
 import unicodedata
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from importlib import resources
 
@@ -67,6 +73,56 @@ class Tokenizer:
 @lru_cache(maxsize=1)
 def get_tokenizer() -> Tokenizer:
     return Tokenizer()
+
+
+PARALLEL_MIN = 4000  # below this many texts to segment, worker processes cost more than they save
+
+
+def _index_words_chunk(texts: list[str]) -> list[list[str]]:
+    tokenizer = get_tokenizer()
+    return [tokenizer.index_words(t) for t in texts]
+
+
+def index_words_many(texts: Iterable[str], wanted: Iterable[bool], workers: int | None = None,
+                     parallel_min: int = PARALLEL_MIN, window: int = 2000) -> Iterator[tuple[str, list[str] | None]]:
+    """(text, its index_words) for each text, in order; None instead of the words where `wanted`
+    says no. jieba is one core's work: with many texts to segment (and more than one core), worker
+    processes segment them, `window` texts a task, a few tasks ahead of the caller, which meanwhile
+    works on the windows already done."""
+    wanted = list(wanted)
+    todo = [i for i, want in enumerate(wanted) if want]
+    workers = workers or len(os.sched_getaffinity(0))
+    if workers < 2 or len(todo) < parallel_min:
+        tokenizer = get_tokenizer()
+        for text, want in zip(texts, wanted, strict=True):
+            yield text, tokenizer.index_words(text) if want else None
+        return
+    texts = list(texts)
+    tokenizer = get_tokenizer()
+    # spawned, not forked: an ingest may run in a thread of a multi-threaded server
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=get_tokenizer) as pool:
+        windows = [todo[i : i + window] for i in range(0, len(todo), window)]
+        pending: deque = deque()
+        found: dict[int, list[str]] = {}
+        next_window = 0
+        broken = False
+        for i, text in enumerate(texts):
+            while not broken and next_window < len(windows) and len(pending) < 2 * workers:
+                ahead = windows[next_window]
+                pending.append((ahead, pool.submit(_index_words_chunk, [texts[j] for j in ahead])))
+                next_window += 1
+            if wanted[i] and i not in found and not broken:
+                done, future = pending.popleft()
+                try:
+                    found.update(zip(done, future.result(), strict=True))
+                except BrokenProcessPool as exc:  # workers that cannot start (say, __main__ is not a file)
+                    logging.getLogger("govqa.tokenize").warning("segmenting in one process: %s", exc)
+                    broken = True
+            if not wanted[i]:
+                yield text, None
+            else:
+                yield text, found.pop(i) if i in found else tokenizer.index_words(text)
 
 
 def dictionary_hash() -> str:

@@ -264,3 +264,15 @@ def test_bm25_matrix_scores_as_bm25s_indexing_does(real_index, use_embedder):
             np.testing.assert_allclose(ours.get_scores_from_ids(ours.get_tokens_ids(tokens)),
                                        reference.get_scores_from_ids(reference.get_tokens_ids(tokens)),
                                        rtol=1e-5, atol=1e-6)
+
+
+def test_parallel_segmentation_equals_one_process():
+    from retriever.tokenize import get_tokenizer, index_words_many
+
+    texts = [p.read_text(encoding="utf-8")[i * 300 : (i + 1) * 300] for p in sorted(SAMPLES.glob("*.txt")) for i in range(12)]
+    wanted = [i % 5 != 0 for i in range(len(texts))]
+    tokenizer = get_tokenizer()
+    expected = [(t, tokenizer.index_words(t) if w else None) for t, w in zip(texts, wanted, strict=True)]
+    assert any(e[1] for e in expected) and any(e[1] is None for e in expected)
+    for window in (7, 1000):  # many tasks in flight, and one
+        assert list(index_words_many(iter(texts), wanted, workers=2, parallel_min=1, window=window)) == expected

@@ -4,7 +4,7 @@ from retriever.chunking import MAX_CHARS, chunk_report, heading_level
 from retriever.ingest import parse_report
 from retriever.tokenize import get_tokenizer
 
-from .conftest import REPORTS, needs_shared
+from .conftest import REPORTS, SAMPLES, needs_shared
 
 EXPECTED = {
     "000_664a3152b5d6de2d.txt": ("珠海高新技术产业开发区党群工作部", 2022, "党群工作部", "2022-12-28"),
@@ -83,3 +83,16 @@ def test_headings_become_the_section_path(tmp_path):
 @pytest.mark.parametrize("term", ["法律意见书", "合法性审查", "三重一大", "放管服", "行政复议", "民生诉求"])
 def test_user_dictionary_keeps_government_terms_whole(term):
     assert term in get_tokenizer().words(f"今年完成{term}相关工作")
+
+
+
+def test_names_in_finds_what_a_scan_of_the_whole_table_finds():
+    from retriever.places import _table, names_in
+
+    every = [n for n in _table()[0] if len(n) >= 3]
+    found = set()
+    for path in sorted(SAMPLES.iterdir()):
+        text = path.read_text(encoding="utf-8")
+        assert names_in(text) == {n for n in every if n in text}
+        found |= names_in(text)
+    assert {"天津市", "武清区", "龙岗区"} <= found
