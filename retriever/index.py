@@ -28,6 +28,7 @@ from .store import (
     read_passages,
     read_reports,
     save_vectors,
+    select_in,
     write_manifest,
     write_store,
 )
@@ -472,10 +473,8 @@ def find_vectors(segments: list[Path], keys: list[str]) -> dict[str, np.ndarray]
             continue
         vectors = np.load(path / "vectors.npy", mmap_mode="r")
         with contextlib.closing(connect_ro(path / "store.sqlite")) as con:
-            for i in range(0, len(wanted), 900):
-                chunk = wanted[i : i + 900]
-                for row, key in con.execute(f"SELECT row, vec_key FROM passages WHERE vec_key IN ({','.join('?' * len(chunk))})", chunk):
-                    out.setdefault(key, np.array(vectors[row]))
+            for row, key in select_in(con, "SELECT row, vec_key FROM passages WHERE vec_key IN", wanted):
+                out.setdefault(key, np.array(vectors[row]))
     return out
 
 

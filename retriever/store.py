@@ -81,12 +81,19 @@ def read_log(con: sqlite3.Connection) -> list[tuple[float, str, str, str]]:
     return con.execute("SELECT time, path, status, detail FROM ingest_log ORDER BY rowid").fetchall()
 
 
+def select_in(con: sqlite3.Connection, sql: str, values: list) -> list[tuple]:
+    """The rows of `sql` (ending in "IN") for all these values, asked 900 at a time (SQLite caps
+    the parameters of one statement)."""
+    out = []
+    for i in range(0, len(values), 900):
+        chunk = values[i : i + 900]
+        out += con.execute(f"{sql} ({','.join('?' * len(chunk))})", chunk).fetchall()
+    return out
+
+
 def read_df(con: sqlite3.Connection, tokens: list[str]) -> np.ndarray:
     """Each token's document frequency in this store's segment (0 where it does not occur)."""
-    found: dict[str, int] = {}
-    for i in range(0, len(tokens), 900):
-        chunk = tokens[i : i + 900]
-        found.update(con.execute(f"SELECT token, df FROM vocab WHERE token IN ({','.join('?' * len(chunk))})", chunk))
+    found = dict(select_in(con, "SELECT token, df FROM vocab WHERE token IN", tokens))
     return np.fromiter((found.get(t, 0) for t in tokens), dtype=np.int64, count=len(tokens))
 
 
@@ -99,11 +106,7 @@ def read_passages(con: sqlite3.Connection, reports: dict[str, Report], rows: lis
     if rows is None:
         records = con.execute(sql + " ORDER BY row").fetchall()
     else:
-        wanted = sorted(set(int(r) for r in rows))
-        records = []
-        for i in range(0, len(wanted), 900):
-            chunk = wanted[i : i + 900]
-            records += con.execute(sql + f" WHERE row IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+        records = select_in(con, sql + " WHERE row IN", sorted(set(int(r) for r in rows)))
         order = {r: n for n, r in enumerate(rows)}
         records.sort(key=lambda rec: order[rec[0]])
     out = []
