@@ -27,6 +27,7 @@ from .store import (
     read_manifest,
     read_passages,
     read_reports,
+    read_words,
     save_vectors,
     select_in,
     write_manifest,
@@ -437,10 +438,7 @@ class Index:
         """Passage id -> jieba words, of the passages not deleted."""
         out = {}
         for seg, e in zip(self.segments, self.manifest["segments"], strict=True):
-            dead = set(e["deleted"])
-            for pid, rid, words in seg.con().execute("SELECT id, report_id, words FROM passages"):
-                if rid not in dead:
-                    out[pid] = words.split(WORD_SEP) if words else []
+            out.update(read_words(seg.con(), set(e["deleted"])))
         return out
 
     def ingest_log(self) -> list[tuple[float, str, str, str]]:

@@ -24,7 +24,6 @@ from .index import (
     Index,
     IndexDir,
     IndexSettings,
-    Segment,
     build_generation,
     build_segment,
     checkpoint,
@@ -33,7 +32,7 @@ from .index import (
 )
 from .metadata import extract_metadata
 from .readers import SUPPORTED_SUFFIXES, ReportReadError, read_file
-from .store import WORD_SEP, connect_ro, read_df, read_passages
+from .store import connect_ro, read_df, read_passages, read_reports, read_words
 from .types import Passage, Report
 
 MANIFEST_NAMES = ("reports.toml",)
@@ -320,13 +319,13 @@ def _build_delta(staged: Path, current: GenerationInfo, reports: dict[str, Repor
     known_words: dict[str, list[str]] = {}
     if merge:  # the deltas' live passages move into the new segment, with their words and vectors
         for e in entries[1:]:
-            seg = Segment(current.path.parent / e["name"], settings.hnsw_ef_search)
-            live = [p for p in read_passages(seg.con(), seg.report_by_id) if p.report_id not in set(e["deleted"])]
+            dead = set(e["deleted"])
+            with contextlib.closing(connect_ro(current.path.parent / e["name"] / "store.sqlite")) as con:
+                seg_reports = {r.id: r for r in read_reports(con)}
+                live = [p for p in read_passages(con, seg_reports) if p.report_id not in dead]
+                known_words.update(read_words(con, dead))
             kept += live
-            own.update((p.report_id, seg.report_by_id[p.report_id]) for p in live)
-            ids = {p.id for p in live}
-            known_words.update((pid, w.split(WORD_SEP) if w else []) for pid, w in
-                               seg.con().execute("SELECT id, words FROM passages") if pid in ids)
+            own.update((p.report_id, seg_reports[p.report_id]) for p in live)
         entries = entries[:1]
     passages = _order(kept + fresh, own)
     keys = [_vec_key(embedder.name, embed_text(p)) for p in passages]

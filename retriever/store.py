@@ -101,6 +101,12 @@ def connect_ro(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
 
 
+def read_words(con: sqlite3.Connection, skip_reports: set[str] = frozenset()) -> dict[str, list[str]]:
+    """Passage id -> its stored jieba words, for the passages of reports not in `skip_reports`."""
+    return {pid: words.split(WORD_SEP) if words else []
+            for pid, rid, words in con.execute("SELECT id, report_id, words FROM passages") if rid not in skip_reports}
+
+
 def read_passages(con: sqlite3.Connection, reports: dict[str, Report], rows: list[int] | None = None) -> list[Passage]:
     sql = 'SELECT row, id, report_id, section, text, start, "end" FROM passages'
     if rows is None:
