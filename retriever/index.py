@@ -441,10 +441,6 @@ class Index:
             out.update(read_words(seg.con(), set(e["deleted"])))
         return out
 
-    def ingest_log(self) -> list[tuple[float, str, str, str]]:
-        with contextlib.closing(connect_ro(self.path / "store.sqlite")) as con:
-            return read_log(con)
-
     def rows_of(self, report_ids) -> np.ndarray:
         """The rows of these reports' passages, ascending."""
         positions = np.unique(np.fromiter((self._position[r] for r in report_ids if r in self._position), dtype=np.int64))

@@ -19,6 +19,13 @@ def needs_shared():
     return pytest.mark.skipif(not REPORTS.is_dir(), reason="../shared/reports is not beside the checkout")
 
 
+def load_index(root, embedder, reuse=None):
+    """The current generation of the index at `root`."""
+    from retriever.index import Index, IndexDir
+
+    return Index(IndexDir(root).current_path(), embedder.name, embedder.dim, reuse=reuse)
+
+
 @pytest.fixture(scope="session")
 def use_embedder():
     from embeddings import make_embedder

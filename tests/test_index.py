@@ -4,24 +4,20 @@ import numpy as np
 import pytest
 
 from embeddings import make_embedder
-from retriever.index import Index, IndexBusyError, IndexDir
+from retriever.index import GenerationInfo, Index, IndexBusyError, IndexDir
 from retriever.ingest import ingest
 from retriever.search import HybridSearcher
 from retriever.store import IndexMismatchError
 from retriever.types import Filters
 
-from .conftest import REPORTS, SAMPLES, needs_shared
+from .conftest import REPORTS, SAMPLES, load_index, needs_shared
 
 HEADLINE = "重点区域署2023年出具了多少份法律意见书"
 
 
-def _load(root, embedder):
-    return Index(IndexDir(root).current_path(), embedder.name, embedder.dim)
-
-
 @needs_shared()
 def test_headline_passage_ranks_first(real_index, use_embedder):
-    searcher = HybridSearcher(_load(real_index, use_embedder), use_embedder)
+    searcher = HybridSearcher(load_index(real_index, use_embedder), use_embedder)
     hits = searcher.search(HEADLINE, k=5).hits
     assert "出具法律意见书79件" in hits[0].passage.text
     assert hits[0].passage.source == "002_cdcfa3983a87bb7e.txt"
@@ -29,8 +25,8 @@ def test_headline_passage_ranks_first(real_index, use_embedder):
 
 @needs_shared()
 def test_round_trip_reload_gives_identical_results(real_index, use_embedder):
-    a = HybridSearcher(_load(real_index, use_embedder), use_embedder)
-    b = HybridSearcher(_load(real_index, use_embedder), use_embedder)
+    a = HybridSearcher(load_index(real_index, use_embedder), use_embedder)
+    b = HybridSearcher(load_index(real_index, use_embedder), use_embedder)
     for q in (HEADLINE, "海安高新区协商议事活动", "电子证照签发"):
         ha, hb = a.search(q, k=8).hits, b.search(q, k=8).hits
         assert [(h.passage.id, h.score) for h in ha] == [(h.passage.id, h.score) for h in hb]
@@ -38,7 +34,7 @@ def test_round_trip_reload_gives_identical_results(real_index, use_embedder):
 
 @needs_shared()
 def test_filters_by_year_and_unit(real_index, use_embedder):
-    index = _load(real_index, use_embedder)
+    index = load_index(real_index, use_embedder)
     searcher = HybridSearcher(index, use_embedder)
     filters = searcher.parse_filters("珠海高新区党群工作部2022年提拔了几名干部")
     assert filters.years == (2022,)
@@ -52,7 +48,7 @@ def test_filters_by_year_and_unit(real_index, use_embedder):
 
 @needs_shared()
 def test_dense_exact_search_matches_brute_force(real_index, use_embedder):
-    index = _load(real_index, use_embedder)
+    index = load_index(real_index, use_embedder)
     q = use_embedder.embed_query("网络安全攻防演练")
     _, found = index.segments[0].ann.search(q[None, :], 10)
     brute = np.argsort(-(np.asarray(index.segments[0].vectors) @ q), kind="stable")[:10]
@@ -81,9 +77,9 @@ def test_bad_files_are_reported_and_never_break_the_index(tmp_path):
     assert all(f.error for f in result.failed)
     assert result.reports == 6
     assert IndexDir(root).current() != before
-    index = _load(root, emb)
+    index = load_index(root, emb)
     assert len(index.reports) == 6
-    log = [row[2] for row in index.ingest_log()]
+    log = [row[2] for row in GenerationInfo.read(index.path, emb.name, emb.dim).log()]
     assert log.count("failed") == 4
 
 
@@ -97,7 +93,7 @@ def test_incremental_equals_from_scratch(tmp_path):
     assert second.embedded == 0  # nothing new: every vector reused
     scratch = tmp_path / "scratch"
     ingest(scratch, files, emb)
-    a, b = _load(inc, emb), _load(scratch, emb)
+    a, b = load_index(inc, emb), load_index(scratch, emb)
     assert [p.id for p in a.all_passages()] == [p.id for p in b.all_passages()]
     assert np.array_equal(np.asarray(a.segments[0].vectors), np.asarray(b.segments[0].vectors))
     sa, sb = HybridSearcher(a, emb), HybridSearcher(b, emb)
@@ -118,7 +114,7 @@ def test_changed_and_pruned_reports(tmp_path):
     status = {f.path.split("/")[-1]: f.status for f in result.files}
     assert status["guoziwei_2023.txt"] == "updated" and status["dangqun_2022.txt"] == "removed"
     assert 0 < result.embedded < result.passages
-    index = _load(root, emb)
+    index = load_index(root, emb)
     assert len(index.reports) == 4
     assert any("50余次" in p.text for p in index.all_passages())
     assert not any("40余次" in p.text for p in index.all_passages())
@@ -129,7 +125,7 @@ def test_loading_with_another_embedder_fails_clearly(tmp_path):
     ingest(root, [SAMPLES], make_embedder("hashing", dim=64))
     other = make_embedder("hashing", dim=32)
     with pytest.raises(IndexMismatchError, match="hashing-64"):
-        _load(root, other)
+        load_index(root, other)
 
 
 def test_a_second_ingest_waits_or_fails_with_no_wait(tmp_path):
@@ -197,7 +193,7 @@ def test_hnsw_above_the_exact_threshold_finds_what_exact_search_finds(tmp_path, 
     exact_root, hnsw_root = tmp_path / "exact", tmp_path / "hnsw"
     ingest(exact_root, [REPORTS], use_embedder)
     ingest(hnsw_root, [REPORTS], use_embedder, settings=IndexSettings(exact_max=10))
-    exact, approx = _load(exact_root, use_embedder), _load(hnsw_root, use_embedder)
+    exact, approx = load_index(exact_root, use_embedder), load_index(hnsw_root, use_embedder)
     assert exact.manifest["segments"][0]["faiss"] == "flat" and approx.manifest["segments"][0]["faiss"] == "hnsw"
     queries = [p.text[:40] for p in exact.all_passages()[::7]] + [HEADLINE, "行政复议案件", "普法宣传活动"]
     vectors = np.stack([use_embedder.embed_query(q) for q in queries]).astype(np.float32)
@@ -219,7 +215,7 @@ def test_fast_paths_equal_their_brute_force_oracles(real_index, use_embedder):
     reports' rows against scoring every passage; report ranges against a scan of the rows."""
     from retriever.search import UnitMatcher, bm25_rows, match_units
 
-    index = _load(real_index, use_embedder)
+    index = load_index(real_index, use_embedder)
     matcher = UnitMatcher(index.reports)
     questions = [HEADLINE, "珠海高新区党群工作部2022年提拔了几名干部", "区国资委和海安高新区2023年各审核了多少合同",
                  "高新区管委会的报告", "党政办和党群工作部", "重点区域署重点区域署", "ＡＢＣ党政办"]
@@ -248,7 +244,7 @@ def test_bm25_matrix_scores_as_bm25s_indexing_does(real_index, use_embedder):
     from retriever.tokenize import BM25_B, BM25_K1, get_tokenizer
 
     tokenizer = get_tokenizer()
-    corpus = [tokenizer.tokens(p.text) for p in _load(real_index, use_embedder).all_passages()]
+    corpus = [tokenizer.tokens(p.text) for p in load_index(real_index, use_embedder).all_passages()]
     reference = bm25s.BM25(k1=BM25_K1, b=BM25_B)
     reference.index(corpus, show_progress=False)
     vocab: dict[str, int] = {}

@@ -5,18 +5,14 @@ import shutil
 import numpy as np
 
 from embeddings import make_embedder
-from retriever.index import Index, IndexDir, IndexSettings
+from retriever.index import IndexDir, IndexSettings
 from retriever.ingest import ingest
 from retriever.search import HybridSearcher, lexical_scores
 from retriever.tokenize import get_tokenizer
 
-from .conftest import HEADLINE, REPORTS, SAMPLES, needs_shared
+from .conftest import HEADLINE, REPORTS, SAMPLES, load_index, needs_shared
 
 DELTAS = IndexSettings(delta_share=1.0)  # always a delta, whatever its size next to the base
-
-
-def _load(root, emb, reuse=None):
-    return Index(IndexDir(root).current_path(), emb.name, emb.dim, reuse=reuse)
 
 
 def test_a_delta_segment_scores_its_passages_as_one_build_of_everything_would(tmp_path):
@@ -27,7 +23,7 @@ def test_a_delta_segment_scores_its_passages_as_one_build_of_everything_would(tm
     ingest(tmp_path / "delta", files[:3], emb, settings=DELTAS)
     added = ingest(tmp_path / "delta", files[3:], emb, settings=DELTAS)
     ingest(tmp_path / "full", files, emb)
-    delta, full = _load(tmp_path / "delta", emb), _load(tmp_path / "full", emb)
+    delta, full = load_index(tmp_path / "delta", emb), load_index(tmp_path / "full", emb)
     assert [e["passages"] for e in delta.manifest["segments"]][1] == added.embedded > 0
     assert len(delta.segments) == 2 and len(full.segments) == 1
     assert sorted(r.id for r in delta.reports) == sorted(r.id for r in full.reports)
@@ -72,7 +68,7 @@ def test_replaced_and_removed_reports_are_deleted_from_their_segment(tmp_path):
     shutil.copytree(SAMPLES, folder)
     root = tmp_path / "index"
     ingest(root, [folder], emb, settings=DELTAS)
-    before = _load(root, emb)
+    before = load_index(root, emb)
     old = {r.source: r for r in before.reports}
     target = folder / "guoziwei_2023.txt"
     target.write_text(target.read_text(encoding="utf-8").replace("40余次", "50余次"), encoding="utf-8")
@@ -81,7 +77,7 @@ def test_replaced_and_removed_reports_are_deleted_from_their_segment(tmp_path):
     result = ingest(root, [folder], emb, prune=True, settings=DELTAS)
     status = {f.path.split("/")[-1]: f.status for f in result.files}
     assert (status["guoziwei_2023.txt"], status["dangqun_2022.txt"], status["haian_2023.html"]) == ("updated", "removed", "updated")
-    index = _load(root, emb, reuse=before)
+    index = load_index(root, emb, reuse=before)
     assert index.segments[0] is before.segments[0]  # the base is shared, not loaded again
     assert sorted(index.manifest["segments"][0]["deleted"]) == sorted(
         old[name].id for name in ("guoziwei_2023.txt", "dangqun_2022.txt", "haian_2023.html"))
@@ -106,11 +102,11 @@ def test_deltas_merge_past_max_deltas_and_everything_is_rebuilt_past_delta_share
     sizes = []
     for i in range(1, len(files) + 1):
         ingest(root.root, files[:i], emb, settings=IndexSettings(delta_share=1.0, max_deltas=2), keep_generations=1)
-        sizes.append(len(_load(root.root, emb).segments))
+        sizes.append(len(load_index(root.root, emb).segments))
     assert sizes == [1, 2, 3, 2, 3]  # the third delta took the two before it in
-    index = _load(root.root, emb)
+    index = load_index(root.root, emb)
     ingest(tmp_path / "scratch", files, emb)
-    scratch = _load(tmp_path / "scratch", emb)
+    scratch = load_index(tmp_path / "scratch", emb)
     assert sorted(p.id for p in index.all_passages()) == sorted(p.id for p in scratch.all_passages())
     # keep_generations=1 removed every older generation whose segment is no longer used
     used = {e["name"] for e in index.manifest["segments"]} | {root.current()}
@@ -120,6 +116,6 @@ def test_deltas_merge_past_max_deltas_and_everything_is_rebuilt_past_delta_share
     (tmp_path / "extra" / "tongji_2023.txt").write_text(
         "某区统计局2023年法治政府建设年度报告\n2023年，区统计局坚持依法统计。全年开展统计执法检查15次。\n", encoding="utf-8")
     ingest(root.root, [*files, tmp_path / "extra"], emb, settings=IndexSettings(delta_share=0.01), keep_generations=1)
-    index = _load(root.root, emb)
+    index = load_index(root.root, emb)
     assert len(index.segments) == 1 and index.manifest["segments"][0]["name"] == root.current()
     assert len(index.reports) == 6 and sorted(p.name for p in root.generations.iterdir()) == [root.current()]
