@@ -33,7 +33,7 @@ from .store import (
     write_manifest,
     write_store,
 )
-from .tokenize import BM25_B, BM25_K1, dictionary_hash, get_tokenizer, index_words_many
+from .tokenize import BM25_B, BM25_K1, Vocabulary, dictionary_hash
 from .types import Passage, Report
 
 GENERATIONS = "generations"
@@ -216,48 +216,58 @@ class Background:
     df: Callable[[list[str]], np.ndarray] | None = None  # tokens -> their document frequencies there
 
 
-def bm25_matrix(doc_ids: list[np.ndarray], n_vocab: int, k1: float, b: float, chunk: int = 20_000,
-                background_df: np.ndarray | None = None, background: Background = Background()):
+class BM25Builder:
     """BM25 scores (bm25s's Lucene variant) of every (token, passage) pair, as the column-sparse
     arrays bm25s searches: data, indices (passages, ascending within a token) and indptr (by token
-    id); each token's document frequency in these passages; and their total length. Vectorised over
-    the passages' token-id arrays, so a corpus costs a few bytes a token; the tests hold it to
-    bm25s's own indexing. `background_df` (by token id) and `background` add other segments'
-    passages to the statistics.
+    id). Vectorised, so a corpus costs a few bytes a token; the tests hold it to bm25s's own
+    indexing. Passages come a window at a time (`add`), which keeps only the window's distinct
+    (token, passage) pairs and counts, ordered by token then passage; `build` scores them all and
+    puts them in place, with no sort of the whole (a token's entries from earlier windows come
+    first, so passages stay ascending)."""
 
-    Two passes over chunks of passages, with no sort of the whole: the first counts each chunk's
-    distinct (token, passage) pairs, ordered by token then passage; the second scores them and puts
-    them in place (a token's entries from earlier chunks come first, so passages stay ascending)."""
-    n_docs = len(doc_ids)
-    lengths = np.fromiter((d.size for d in doc_ids), dtype=np.int64, count=n_docs)
-    pairs = []
-    df = np.zeros(n_vocab, dtype=np.int64)
-    for start in range(0, n_docs, chunk):
-        part = doc_ids[start : start + chunk]
-        local = np.repeat(np.arange(len(part), dtype=np.int64), lengths[start : start + len(part)])
-        tokens = np.concatenate(part or [np.zeros(0, np.int32)]).astype(np.int64)
-        keys, tf = np.unique(tokens * len(part) + local, return_counts=True)
-        tok = (keys // len(part)).astype(np.int32)
-        pairs.append((tok, (keys % len(part) + start).astype(np.int32), tf.astype(np.float32)))
-        df += np.bincount(tok, minlength=n_vocab)
-    all_docs = n_docs + background.docs
-    all_df = df + (background_df if background_df is not None else 0)
-    idf = np.log(1 + (all_docs - all_df + 0.5) / (all_df + 0.5)).astype(np.float32)
-    mean_length = (int(lengths.sum()) + background.tokens) / all_docs if all_docs else 1.0
-    norm = (k1 * (1 - b + b * lengths / max(mean_length, 1e-9))).astype(np.float32)
-    indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
-    data = np.empty(int(indptr[-1]), dtype=np.float32)
-    indices = np.empty(int(indptr[-1]), dtype=np.int32)
-    filled = indptr[:-1].copy()  # where each token's next entry goes
-    while pairs:
-        tok, doc, tf = pairs.pop(0)
-        counts = np.bincount(tok, minlength=n_vocab)
-        first = np.cumsum(counts) - counts  # this chunk's entries of a token are consecutive from here
-        at = filled[tok] + (np.arange(tok.size) - first[tok])
-        data[at] = idf[tok] * tf / (norm[doc] + tf)
-        indices[at] = doc
-        filled += counts
-    return data, indices, indptr, df, int(lengths.sum())
+    def __init__(self) -> None:
+        self._pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # token, passage, count
+        self._lengths: list[np.ndarray] = []
+        self.passages = 0
+
+    def add(self, tokens: np.ndarray, passage: np.ndarray, count: int) -> None:
+        """A window of `count` passages: token ids, and the passage (0-based in the window) of each."""
+        keys, tf = np.unique(tokens.astype(np.int64) * count + passage, return_counts=True)
+        self._pairs.append(((keys // count).astype(np.int32), (keys % count + self.passages).astype(np.int32),
+                            tf.astype(np.float32)))
+        self._lengths.append(np.bincount(passage, minlength=count))
+        self.passages += count
+
+    def build(self, n_vocab: int, k1: float, b: float, background_df: np.ndarray | None = None,
+              background: Background = Background()):
+        """data, indices, indptr; each token's document frequency in these passages; their total
+        length. `background_df` (by token id) and `background` add other segments' passages to the
+        statistics."""
+        lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
+        df = np.zeros(n_vocab, dtype=np.int64)
+        for tok, _, _ in self._pairs:
+            df += np.bincount(tok, minlength=n_vocab)
+        all_docs = self.passages + background.docs
+        all_df = df + (background_df if background_df is not None else 0)
+        idf = np.log(1 + (all_docs - all_df + 0.5) / (all_df + 0.5)).astype(np.float32)
+        mean_length = (int(lengths.sum()) + background.tokens) / all_docs if all_docs else 1.0
+        norm = (k1 * (1 - b + b * lengths / max(mean_length, 1e-9))).astype(np.float32)
+        indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+        data = np.empty(int(indptr[-1]), dtype=np.float32)
+        indices = np.empty(int(indptr[-1]), dtype=np.int32)
+        filled = indptr[:-1].copy()  # where each token's next entry goes
+        while self._pairs:
+            tok, doc, tf = self._pairs.pop(0)
+            counts = np.bincount(tok, minlength=n_vocab)
+            first = np.cumsum(counts) - counts  # this window's entries of a token are consecutive from here
+            at = filled[tok] + (np.arange(tok.size) - first[tok])
+            data[at] = idf[tok] * tf / (norm[doc] + tf)
+            indices[at] = doc
+            filled += counts
+        return data, indices, indptr, df, int(lengths.sum())
+
+
+ENCODE_WINDOW = 2000  # passages tokenised and counted together
 
 
 def build_segment(path: Path, reports: list[Report], passages: list[Passage], vectors: np.ndarray,
@@ -266,34 +276,30 @@ def build_segment(path: Path, reports: list[Report], passages: list[Passage], ve
     """Write one segment (these reports' passages, searchable on its own or beside others) and the
     ingest log into `path` (an empty staging directory); returns its entry for the generation's
     manifest. `known_words` maps passage ids to their jieba words already computed (passages kept
-    from earlier segments): segmenting was most of an ingest's time; the character n-grams are cheap
-    to redo."""
+    from earlier segments), which are not segmented again."""
     import bm25s
     import faiss
 
     by_id = {r.id: r for r in reports}
-    tokenizer = get_tokenizer()
     known_words = known_words or {}
-    vocab: dict[str, int] = {}
-    words, doc_ids = [], []
-    texts = (index_header(by_id[p.report_id], p.section) + "\n" + p.text for p in passages)
-    fresh = (not known_words.get(p.id) for p in passages)
-    for p, (text, w) in zip(passages, index_words_many(texts, fresh), strict=True):
-        w = w if w is not None else known_words[p.id]
-        words.append(WORD_SEP.join(w))  # each passage's tokens become ids at once: strings for
-        tokens = w + tokenizer.ngrams(text)  # every token of a large corpus do not fit in memory
-        doc_ids.append(np.fromiter((vocab.setdefault(t, len(vocab)) for t in tokens), dtype=np.int32, count=len(tokens)))
-    background_df = background.df(list(vocab)) if background.df and vocab else None
-    data, indices, indptr, df, tokens_total = bm25_matrix(doc_ids, len(vocab), BM25_K1, BM25_B,
-                                                          background_df=background_df, background=background)
-    write_store(path / "store.sqlite", reports, passages, vec_keys, words, log, vocab=zip(vocab, df.tolist(), strict=True))
+    vocab, scores, words = Vocabulary(), BM25Builder(), []
+    for start in range(0, len(passages), ENCODE_WINDOW):
+        window = passages[start : start + ENCODE_WINDOW]
+        texts = [index_header(by_id[p.report_id], p.section) + "\n" + p.text for p in window]
+        found, tokens, owner = vocab.encode(texts, [known_words.get(p.id) or None for p in window])
+        words += [WORD_SEP.join(w) for w in found]
+        scores.add(tokens, owner, len(window))
+    background_df = background.df(list(vocab.ids)) if background.df and vocab.ids else None
+    data, indices, indptr, df, tokens_total = scores.build(len(vocab.ids), BM25_K1, BM25_B,
+                                                           background_df=background_df, background=background)
+    write_store(path / "store.sqlite", reports, passages, vec_keys, words, log, vocab=zip(vocab.ids, df.tolist(), strict=True))
     entry = {"name": path.name.removeprefix(".tmp-"), "passages": len(passages), "tokens": tokens_total, "deleted": []}
     if not passages:
         return entry
     save_vectors(path / "vectors.npy", vectors)
     bm25 = bm25s.BM25(k1=BM25_K1, b=BM25_B)
     bm25.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": len(passages)}
-    bm25.vocab_dict, bm25.nonoccurrence_array = vocab, None
+    bm25.vocab_dict, bm25.nonoccurrence_array = vocab.ids, None
     bm25.save(str(path / "bm25"), show_progress=False)
     if len(passages) <= settings.exact_max:
         ann = faiss.IndexFlatIP(dim)
