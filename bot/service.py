@@ -19,7 +19,8 @@ def build_embedder(config: dict) -> Embedder:
 
 def index_settings(config: dict) -> IndexSettings:
     s, i = config["search"], config["index"]
-    return IndexSettings(exact_max=s["faiss_exact_max"], hnsw_m=s["hnsw_m"], hnsw_ef_construction=s["hnsw_ef_construction"],
+    return IndexSettings(exact_max=s["faiss_exact_max"], ann=s["faiss_ann"], ivf_lists=s["ivf_lists"], ivf_probe=s["ivf_probe"],
+                         hnsw_m=s["hnsw_m"], hnsw_ef_construction=s["hnsw_ef_construction"],
                          hnsw_ef_search=s["hnsw_ef_search"], max_deltas=i["max_deltas"], delta_share=i["delta_share"])
 
 

@@ -49,9 +49,18 @@ class NoIndexError(RuntimeError):
     """There is no index at the configured place yet."""
 
 
+ANN_KINDS = ("ivf", "hnsw")
+
+
 @dataclass(frozen=True)
 class IndexSettings:
-    exact_max: int = 20_000  # flat (exact) search up to this many passages, HNSW above (bench/ann.py)
+    # a segment of up to exact_max passages is searched exactly (flat); a larger one through an
+    # approximate index, IVF or HNSW (bench/ann.py: IVF keeps recall@10 >= 0.99 where HNSW fell
+    # below 0.95, and builds faster)
+    exact_max: int = 20_000
+    ann: str = "ivf"
+    ivf_lists: int = 0  # 0: 2 * sqrt(passages) lists
+    ivf_probe: int = 64  # lists searched per query
     hnsw_m: int = 32
     hnsw_ef_construction: int = 200
     hnsw_ef_search: int = 128
@@ -62,10 +71,14 @@ class IndexSettings:
     delta_share: float = 0.1
 
     def __post_init__(self) -> None:
-        for name in ("exact_max", "hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "max_deltas"):
+        for name in ("exact_max", "ivf_probe", "hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "max_deltas"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"index setting {name} must be a positive integer, got {value!r}")
+        if not isinstance(self.ivf_lists, int) or self.ivf_lists < 0:
+            raise ValueError(f"index setting ivf_lists must be 0 (automatic) or a positive integer, got {self.ivf_lists!r}")
+        if self.ann not in ANN_KINDS:
+            raise ValueError(f"index setting ann must be one of {', '.join(ANN_KINDS)}, got {self.ann!r}")
         if not (isinstance(self.delta_share, int | float) and 0 <= self.delta_share <= 1):
             raise ValueError(f"index setting delta_share must be between 0 and 1, got {self.delta_share!r}")
 
@@ -301,16 +314,41 @@ def build_segment(path: Path, reports: list[Report], passages: list[Passage], ve
     bm25.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": len(passages)}
     bm25.vocab_dict, bm25.nonoccurrence_array = vocab.ids, None
     bm25.save(str(path / "bm25"), show_progress=False)
-    if len(passages) <= settings.exact_max:
-        ann = faiss.IndexFlatIP(dim)
-    else:
-        # vectors held as float16 inside the graph: half the memory of float32, the same neighbours
-        # (the fused scores use the float32 vectors of vectors.npy)
-        ann = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        ann.hnsw.efConstruction = settings.hnsw_ef_construction
-    ann.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    ann, kind = vector_index(np.ascontiguousarray(vectors, dtype=np.float32), dim, settings)
     faiss.write_index(ann, str(path / "faiss.index"))
-    return entry | {"faiss": "flat" if len(passages) <= settings.exact_max else "hnsw"}
+    return entry | {"faiss": kind}
+
+
+def vector_index(vectors: np.ndarray, dim: int, settings: IndexSettings):
+    """A FAISS index of these vectors by the settings, and its kind: flat (exact) up to exact_max
+    vectors, else IVF or HNSW. Both approximate kinds hold the vectors as float16 (half the memory,
+    the same neighbours; the fused scores use the float32 vectors of vectors.npy)."""
+    import faiss
+
+    n = len(vectors)
+    if n <= settings.exact_max:
+        kind, ann = "flat", faiss.IndexFlatIP(dim)
+    elif settings.ann == "hnsw":
+        kind, ann = "hnsw", faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        ann.hnsw.efConstruction = settings.hnsw_ef_construction
+    else:
+        # k-means on 39 vectors a list (FAISS' minimum), 10 rounds: a third of the time of FAISS'
+        # defaults (256 a list, 25 rounds) at the same recall (bench/ann.py)
+        lists = max(1, min(settings.ivf_lists or round(2 * n**0.5), n // 39))
+        kind, ann = "ivf", faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, lists, faiss.ScalarQuantizer.QT_fp16,
+                                                         faiss.METRIC_INNER_PRODUCT)
+        ann.cp.max_points_per_centroid, ann.cp.niter = 39, 10
+        ann.train(vectors)
+    ann.add(vectors)
+    return ann, kind
+
+
+def configure_search(ann, settings: IndexSettings) -> None:
+    """How much of an approximate index a query reads (nothing to set for a flat one)."""
+    if hasattr(ann, "hnsw"):
+        ann.hnsw.efSearch = settings.hnsw_ef_search
+    elif hasattr(ann, "nprobe"):
+        ann.nprobe = min(settings.ivf_probe, ann.nlist)
 
 
 def write_generation(path: Path, segments: list[dict], reports: list[Report], embedder_name: str, dim: int,
@@ -321,6 +359,7 @@ def write_generation(path: Path, segments: list[dict], reports: list[Report], em
     write_manifest(
         path / "manifest.json", embedder=embedder_name, dim=dim, dictionary=dictionary_hash(), segments=segments,
         reports=len(reports), passages=sum(s["passages"] for s in segments), hnsw_ef_search=settings.hnsw_ef_search,
+        ivf_probe=settings.ivf_probe,
         years={str(k): v for k, v in sorted(years.items())},
     )
 
@@ -337,7 +376,7 @@ class Segment:
     """One segment, loaded: its reports (deleted ones included), passages, vectors, BM25 and FAISS.
     Read-only and shared between the generations that use it."""
 
-    def __init__(self, path: Path, ef_search: int):
+    def __init__(self, path: Path, search: IndexSettings):
         import bm25s
         import faiss
 
@@ -357,8 +396,7 @@ class Segment:
             # memory-mapped: the posting lists a query reads come into memory, the rest stays on disk
             self.bm25 = bm25s.BM25.load(str(path / "bm25"), mmap=True)
             self.ann = faiss.read_index(str(path / "faiss.index"))
-            if hasattr(self.ann, "hnsw"):
-                self.ann.hnsw.efSearch = ef_search
+            configure_search(self.ann, search)
 
     def con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -381,10 +419,12 @@ class Index:
         self.generation = self.path.name
         self.manifest = read_manifest(self.path / "manifest.json")
         check_manifest(self.manifest, embedder_name, dim, dictionary_hash())
-        ef_search = int(self.manifest.get("hnsw_ef_search", IndexSettings().hnsw_ef_search))
+        default = IndexSettings()  # how much of an approximate index a query reads, as the build said
+        search = IndexSettings(hnsw_ef_search=int(self.manifest.get("hnsw_ef_search", default.hnsw_ef_search)),
+                               ivf_probe=int(self.manifest.get("ivf_probe", default.ivf_probe)))
         loaded = {s.name: s for s in reuse.segments} if reuse is not None else {}
         entries = self.manifest["segments"]
-        self.segments = [loaded.get(e["name"]) or Segment(self.path.parent / e["name"], ef_search) for e in entries]
+        self.segments = [loaded.get(e["name"]) or Segment(self.path.parent / e["name"], search) for e in entries]
         dead = [set(e["deleted"]) for e in entries]
         self.reports = sorted((r for seg, d in zip(self.segments, dead, strict=True) for r in seg.reports if r.id not in d),
                               key=lambda r: (r.source, r.id))

@@ -44,6 +44,8 @@ def test_config_errors_and_env_overrides(tmp_path):
     assert r.returncode == 2 and "no index" in r.stderr
     r = govqa("ask", "问题", env={"GOVQA_SEARCH__NOPE": "1"})
     assert r.returncode == 2 and "GOVQA_SEARCH__NOPE" in r.stderr
+    r = govqa("ingest", str(SAMPLES), "--index", str(tmp_path / "bad"), env={"GOVQA_SEARCH__FAISS_ANN": "annoy"})
+    assert r.returncode == 2 and "ivf, hnsw, got 'annoy'" in r.stderr and not (tmp_path / "bad" / "CURRENT").exists()
     r = govqa("ingest", str(SAMPLES), env={"GOVQA_INDEX__DIR": str(tmp_path / "envidx"), "GOVQA_EMBEDDER__NAME": "hashing"})
     assert r.returncode == 0 and (tmp_path / "envidx" / "CURRENT").exists()
 

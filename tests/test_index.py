@@ -186,15 +186,20 @@ def test_a_passage_whose_neighbours_match_the_question_ranks_higher(tmp_path):
 
 
 @needs_shared()
-def test_hnsw_above_the_exact_threshold_finds_what_exact_search_finds(tmp_path, use_embedder):
-    """The approximate index against the brute-force oracle, on the real reports and embedder."""
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_approximate_index_above_the_exact_threshold_finds_what_exact_search_finds(tmp_path, use_embedder, kind):
+    """The approximate index against the brute-force oracle, on the real reports and embedder (on so
+    few passages IVF searches all its lists; the test below makes it approximate)."""
     from retriever.index import IndexSettings
 
-    exact_root, hnsw_root = tmp_path / "exact", tmp_path / "hnsw"
+    exact_root, approx_root = tmp_path / "exact", tmp_path / kind
     ingest(exact_root, [REPORTS], use_embedder)
-    ingest(hnsw_root, [REPORTS], use_embedder, settings=IndexSettings(exact_max=10))
-    exact, approx = load_index(exact_root, use_embedder), load_index(hnsw_root, use_embedder)
-    assert exact.manifest["segments"][0]["faiss"] == "flat" and approx.manifest["segments"][0]["faiss"] == "hnsw"
+    ingest(approx_root, [REPORTS], use_embedder, settings=IndexSettings(exact_max=10, ann=kind, ivf_lists=4))
+    exact, approx = load_index(exact_root, use_embedder), load_index(approx_root, use_embedder)
+    assert exact.manifest["segments"][0]["faiss"] == "flat" and approx.manifest["segments"][0]["faiss"] == kind
+    if kind == "ivf":
+        # at least 39 passages a list: 4 lists asked, as many as the passages allow, all searched
+        assert approx.segments[0].ann.nlist == approx.segments[0].ann.nprobe == min(4, approx.size // 39) > 1
     queries = [p.text[:40] for p in exact.all_passages()[::7]] + [HEADLINE, "行政复议案件", "普法宣传活动"]
     vectors = np.stack([use_embedder.embed_query(q) for q in queries]).astype(np.float32)
     ex_scores, _ = exact.segments[0].ann.search(vectors, 10)
@@ -207,6 +212,29 @@ def test_hnsw_above_the_exact_threshold_finds_what_exact_search_finds(tmp_path, 
         a = HybridSearcher(exact, use_embedder).search(q, k=5).hits
         b = HybridSearcher(approx, use_embedder).search(q, k=5).hits
         assert [h.passage.id for h in a] == [h.passage.id for h in b]
+
+
+def test_ivf_searching_a_share_of_its_lists_keeps_recall():
+    """IVF as built for a large segment (2 * sqrt(N) lists, the default probe), on vectors in
+    clusters as embeddings are: recall@10 against exact search while it reads a part of the lists."""
+    from retriever.index import IndexSettings, configure_search, vector_index
+
+    rng = np.random.default_rng(5)
+    centres = rng.standard_normal((60, 64))
+    vectors = centres[rng.integers(0, 60, 8000)] + 0.6 * rng.standard_normal((8000, 64))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    queries = vectors[rng.choice(8000, 100, replace=False)] + 0.05 * rng.standard_normal((100, 64)).astype(np.float32)
+    settings = IndexSettings(exact_max=1000)
+    ivf, kind = vector_index(vectors, 64, settings)
+    flat, _ = vector_index(vectors, 64, IndexSettings(exact_max=10_000))
+    assert kind == "ivf" and ivf.nlist == round(2 * 8000**0.5)
+    configure_search(ivf, settings)
+    assert ivf.nprobe == settings.ivf_probe < ivf.nlist
+    exact, _ = flat.search(queries, 10)
+    _, found = ivf.search(queries, 10)
+    got = [vectors[f[f >= 0]] @ q for f, q in zip(found, queries, strict=True)]
+    recall = np.mean([np.sum(g >= e[-1] - 1e-5) / 10 for e, g in zip(exact, got, strict=True)])
+    assert recall >= 0.95
 
 
 @needs_shared()
