@@ -17,7 +17,7 @@ Above --embed-max the index holds random unit vectors instead of USE embeddings 
 at ~130 passages/s a core): latency and memory are real, dense-side quality (and ANN recall, not
 measured there; bench/ann.py measures it on real vectors) is not.
 
-    python bench/scale.py [--passages 10000 100000] [--queries 200] [--http 100000] [--json OUT]
+    python bench/scale.py [--passages 10000 100000] [--queries 200] [--http 100000] [--json OUT] [--keep DIR]
 """
 
 import argparse
@@ -313,13 +313,18 @@ def main() -> None:
     ap.add_argument("--http", type=int, nargs="*", default=[], help="sizes at which to load the HTTP API")
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--json", dest="json_out", default=None)
+    ap.add_argument("--keep", default=None, help="work in this new directory and leave the corpora and indexes there")
     args = ap.parse_args()
+    if args.keep and Path(args.keep).exists() and any(Path(args.keep).iterdir()):
+        ap.error(f"--keep {args.keep}: not empty (an index there would be added to, not built)")
     config = load_config(REPO / "config.toml", environ={})
     use = make_embedder("use-multilingual")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.keep or tmp)
+        work.mkdir(parents=True, exist_ok=True)
         for n in args.passages:
-            rows.append(run(n, args, config, use, Path(tmp)))
+            rows.append(run(n, args, config, use, work))
     print_table(rows)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
