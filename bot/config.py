@@ -14,7 +14,7 @@ ENV_PREFIX = "GOVQA_"
 DEFAULTS: dict[str, dict[str, Any]] = {
     "index": {"dir": "data/index", "keep_generations": 3, "watch_quiet_seconds": 2.0, "max_deltas": 8,
               "delta_share": 0.1},
-    "embedder": {"name": "use-multilingual", "model": "", "dim": 256},
+    "embedder": {"name": "use-multilingual", "model": "", "dim": 256, "workers": 0},
     "search": {"alpha": 0.4, "candidates": 100, "context": 0.3, "faiss_exact_max": 20000, "faiss_ann": "ivf",
                "ivf_lists": 0, "ivf_probe": 64, "hnsw_m": 32, "hnsw_ef_construction": 200, "hnsw_ef_search": 128},
     "answer": {"top_k": 6, "min_coverage": 0.55},

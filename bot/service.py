@@ -14,7 +14,7 @@ from .answer import AnswerComposer
 
 def build_embedder(config: dict) -> Embedder:
     e = config["embedder"]
-    return make_embedder(e["name"], model=e.get("model", ""), dim=int(e.get("dim", 256)))
+    return make_embedder(e["name"], model=e.get("model", ""), dim=int(e.get("dim", 256)), workers=int(e.get("workers", 0)))
 
 
 def index_settings(config: dict) -> IndexSettings:

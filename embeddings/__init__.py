@@ -33,12 +33,13 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 EMBEDDER_NAMES = ("use-multilingual", "sentence-transformers", "hashing")
 
 
-def make_embedder(name: str, model: str = "", dim: int = 256, device: str = "cpu") -> Embedder:
-    """Build the backend called `name`; `model` is for sentence-transformers, `dim` for hashing."""
+def make_embedder(name: str, model: str = "", dim: int = 256, device: str = "cpu", workers: int = 0) -> Embedder:
+    """Build the backend called `name`; `model` is for sentence-transformers, `dim` for hashing,
+    `workers` (processes for large batches, 0: one a core) for use-multilingual."""
     if name == "use-multilingual":
         from .use import USEEmbedder
 
-        return USEEmbedder()
+        return USEEmbedder(workers=workers)
     if name == "sentence-transformers":
         from .st import SentenceTransformerEmbedder
 

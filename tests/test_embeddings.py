@@ -43,3 +43,16 @@ def test_unknown_embedder_and_bad_settings_say_what_is_wrong():
         make_embedder("hashing", dim=2)
     with pytest.raises(ValueError, match="model name or local path"):
         make_embedder("sentence-transformers", model="")
+
+
+def test_use_embeds_large_batches_in_worker_processes_with_the_same_vectors(use_embedder):
+    from embeddings.use import USEEmbedder
+
+    texts = [f"第{i}次会议审议规范性文件{i % 7}件，出具法律意见书{i * 3}份。" for i in range(1200)]
+    parallel = USEEmbedder(workers=2)
+    parallel.parallel_min = 1000  # the workers' chunks are 500 texts: three of them
+    got = parallel.embed_documents(texts)
+    assert got.shape == (1200, 512)
+    assert np.allclose(got, use_embedder.embed_documents(texts), atol=1e-5)
+    with pytest.raises(ValueError, match="workers"):
+        USEEmbedder(workers=-1)
