@@ -11,7 +11,8 @@
   latency with the two segments;
 - the baseline in the same run: rank_bm25 over jieba words plus an exact FAISS flat index, fused
   with equal-weight reciprocal rank fusion, as tutorials build it; our figures as ratios to it;
-- with --http N: requests/s over HTTP (uvicorn on loopback, one and two server processes) at that size.
+- with --http N: requests/s over HTTP (uvicorn on loopback, one and two server processes) at that size,
+  with a minimal keep-alive client (bench/load.py) and, for comparison, with httpx.
 
 Above --embed-max the index holds random unit vectors instead of USE embeddings (embedding runs
 at ~130 passages/s a core): latency and memory are real, dense-side quality (and ANN recall, not
@@ -260,8 +261,9 @@ def run(n: int, args, config: dict, use, work: Path) -> dict:
         row["speedup_search"] = round(row["baseline"]["p50_ms"] / row["search"]["p50_ms"], 1)
         row["speedup_search_unfiltered"] = round(row["baseline"]["p50_ms"] / row["search_unfiltered"]["p50_ms"], 1)
     if n in args.http:
-        row["http"] = {w: load_server(root, [q["question"] for q in questions], [1, 16, 64], args.requests, 120, w)
-                       for w in (1, 2)}
+        asks = [q["question"] for q in questions]
+        row["http"] = {f"--workers {w}, {client} client": load_server(root, asks, [1, 16, 64], args.requests, 120, w, client)
+                       for w, client in ((1, "raw"), (2, "raw"), (2, "httpx"))}
     return row
 
 
@@ -295,11 +297,11 @@ def print_table(rows: list[dict]) -> None:
     for name, get in cols:
         print(f"{name:<34}" + "".join(f"{cell(get, r)!s:>20}" for r in rows))
     for r in rows:
-        for workers, levels in r.get("http", {}).items():
-            print(f"\nHTTP POST /v1/answer at {r['passages']} passages, govqa serve --workers {workers}:")
+        for setup, levels in r.get("http", {}).items():
+            print(f"\nHTTP POST /v1/answer at {r['passages']} passages, govqa serve {setup}:")
             for h in levels:
                 print(f"  concurrency {h['concurrency']:>3}: {h['rps']:>7.1f} req/s, p50 {h['p50_ms']} ms, "
-                      f"p99 {h['p99_ms']} ms, {h['errors']} errors")
+                      f"p99 {h['p99_ms']} ms, {h['errors']} errors, client CPU {h['client_cpu_ms_per_request']} ms a request")
 
 
 def main() -> None:

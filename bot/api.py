@@ -30,7 +30,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, field_validator
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from retriever.ingest import ingest
 from retriever.readers import SUPPORTED_SUFFIXES
@@ -376,8 +376,10 @@ def safe_name(name: str | None) -> str:
 SERVE_CONFIG_ENV = "GOVQA_SERVE_CONFIG"  # the settings `govqa serve --workers N` hands to its workers
 
 
-class NoDelayH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol with Nagle's algorithm off on every connection. With --workers
+class NoDelayHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol on httptools' C parser (with h11's pure-Python one, two processes
+    served 164 requests/s instead of 197 in one A/B run, bench/load.py) with Nagle's algorithm off
+    on every connection. With --workers
     uvicorn listens on a socket it made itself, on which asyncio does not set TCP_NODELAY; each
     response then waited ~40 ms for the client's delayed ACK (21 requests/s at concurrency 1)."""
 

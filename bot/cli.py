@@ -207,7 +207,7 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs)
     """Serve the answer API over HTTP (docs at /docs)."""
     import uvicorn
 
-    from .api import ADMIN_KEYS_ENV, READ_KEYS_ENV, SERVE_CONFIG_ENV, Keys, NoDelayH11Protocol, create_app
+    from .api import ADMIN_KEYS_ENV, READ_KEYS_ENV, SERVE_CONFIG_ENV, Keys, NoDelayHttpProtocol, create_app
     from .live import LiveService
 
     _log_setup()
@@ -234,7 +234,7 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs)
             os.environ.setdefault(name, "1")
         _start_watcher(config, LiveService(config), watch_dirs, reload=False)  # workers follow the pointer
         uvicorn.run("bot.api:app_from_environ", factory=True, workers=workers, host=host, port=port, log_level="info",
-                    http=NoDelayH11Protocol)
+                    http=NoDelayHttpProtocol)
         return
     live = LiveService(config, index_dir, poll_seconds=float(config["api"]["reload_seconds"]))
     telegram = None
