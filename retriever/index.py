@@ -392,9 +392,12 @@ class Segment:
         self.size = len(rows)
         self.vectors = self.bm25 = self.ann = None
         if self.size:
-            self.vectors = np.load(path / "vectors.npy", mmap_mode="r")
-            # memory-mapped: the posting lists a query reads come into memory, the rest stays on disk
+            # memory-mapped: the rows and posting lists a query reads come into memory, the rest
+            # stays on disk; held as plain arrays over the maps, since slicing an np.memmap builds a
+            # memmap object each time (~5 µs) and a query slices posting lists hundreds of times
+            self.vectors = np.asarray(np.load(path / "vectors.npy", mmap_mode="r"))
             self.bm25 = bm25s.BM25.load(str(path / "bm25"), mmap=True)
+            self.bm25.scores = {k: np.asarray(v) if isinstance(v, np.memmap) else v for k, v in self.bm25.scores.items()}
             self.ann = faiss.read_index(str(path / "faiss.index"))
             configure_search(self.ann, search)
 

@@ -259,6 +259,8 @@ def test_fast_paths_equal_their_brute_force_oracles(real_index, use_embedder):
             rows = index.rows_of([report.id])
             assert np.array_equal(rows, np.flatnonzero(index.row_report == index.reports.index(report)))
             np.testing.assert_allclose(bm25_rows(index.segments[0].bm25, ids, rows), full[rows], rtol=1e-5, atol=1e-6)
+        rows = index.rows_of([index.reports[0].id, index.reports[2].id, index.reports[-1].id])  # runs of rows
+        np.testing.assert_allclose(bm25_rows(index.segments[0].bm25, ids, rows), full[rows], rtol=1e-5, atol=1e-6)
         rows = np.sort(rng.choice(index.size, 40, replace=False))
         np.testing.assert_allclose(bm25_rows(index.segments[0].bm25, ids, rows), full[rows], rtol=1e-5, atol=1e-6)
 
@@ -347,3 +349,26 @@ def test_vocabulary_encodes_the_tokens_the_tokenizer_gives():
         for j, text in enumerate(texts[start : start + 50]):
             assert words[j] == tokenizer.index_words(text)
             assert Counter(names[int(i)] for i in tokens[owner == j]) == Counter(tokenizer.tokens(text)), text
+
+
+def test_unit_matching_by_lookup_equals_the_scan_with_many_reports_sharing_names():
+    """Many reports of one unit (its years) and many units under one short name, as in a province's
+    corpus: the dictionary lookup still equals the scan of every alias."""
+    from retriever.metadata import alias_set
+    from retriever.search import UnitMatcher, match_units
+    from retriever.types import Report
+
+    reports = []
+    for place in ("青石县", "白沙县", "青石市", "云溪区"):
+        for bureau in ("市场监督管理局", "司法局", "财政局"):
+            for year in (2021, 2022, 2023):
+                org = place + bureau
+                reports.append(Report(id=f"{org}{year}", source=f"{org}{year}.txt", title=f"{org}{year}年法治政府建设年度报告",
+                                      org=org, aliases=alias_set([org], place), region=place, year=year, published=None,
+                                      text=""))
+    assert any("市场监督管理局" in r.aliases for r in reports)  # short names shared by many reports
+    matcher = UnitMatcher(reports)
+    questions = ["青石县市场监督管理局2023年办理了多少件行政复议？", "市场监督管理局有多少", "青石县司法局和白沙县财政局",
+                 "云溪区市场监督管理局与市场监督管理局", "青石市司法局青石县司法局", "司法局", "白沙县"]
+    for q in questions:
+        assert matcher.match(q) == match_units(q, reports), q
