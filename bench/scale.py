@@ -19,7 +19,7 @@ Above --embed-max the index holds random unit vectors instead of USE embeddings 
 at ~130 passages/s a core): latency and memory are real, dense-side quality (and ANN recall, not
 measured there; bench/ann.py measures it on real vectors) is not.
 
-    python bench/scale.py [--passages 10000 100000] [--queries 200] [--http 100000] [--json OUT] [--keep DIR]
+    python bench/scale.py [--passages 10000 100000] [--queries 200] [--http 100000] [--json OUT] [--keep DIR | --reuse DIR]
 """
 
 import argparse
@@ -208,31 +208,36 @@ def run(n: int, args, config: dict, use, work: Path) -> dict:
     questions = make_questions(files, args.queries, seed=n)
     row["questions"] = len(questions)
 
-    lexical_root = work / f"lexical-{n}"
-    t = time.perf_counter()
-    result = ingest(lexical_root, [corpus], RandomVectors(use))
-    seconds = time.perf_counter() - t
-    row["passages"] = result.passages
-    row["ingest_lexical_s"] = round(seconds, 1)
-    row["ingest_lexical_per_s"] = round(result.passages / seconds)
-    if n <= args.baseline_max:  # the same, the files read in this process only: what the workers bring
+    if args.reuse:  # measure the index a --keep run left (its corpus is written again, the same)
+        root = work / f"use-{n}" if (work / f"use-{n}").exists() else work / f"lexical-{n}"
+        row["vectors"] = "USE v3" if root.name.startswith("use-") else "random"
+    else:
+        lexical_root = work / f"lexical-{n}"
         t = time.perf_counter()
-        ingest(work / f"lexical-one-{n}", [corpus], RandomVectors(use), workers=1)
-        row["ingest_lexical_one_process_per_s"] = round(result.passages / (time.perf_counter() - t))
-        shutil.rmtree(work / f"lexical-one-{n}")
-    root = lexical_root
-    row["vectors"] = "random"
-    if n <= args.embed_max:
-        root = work / f"use-{n}"
-        t = time.perf_counter()
-        embedded = ingest(root, [corpus], use).embedded  # passages of the same text share a vector
-        row["ingest_end_to_end_per_s"] = round(result.passages / (time.perf_counter() - t))
-        row["embedded"] = embedded
-        row["vectors"] = "USE v3"
-    print(f"  {n}: ingested ({row})", file=sys.stderr)
+        result = ingest(lexical_root, [corpus], RandomVectors(use))
+        seconds = time.perf_counter() - t
+        row["passages"] = result.passages
+        row["ingest_lexical_s"] = round(seconds, 1)
+        row["ingest_lexical_per_s"] = round(result.passages / seconds)
+        if n <= args.baseline_max:  # the same, the files read in this process only: what the workers bring
+            t = time.perf_counter()
+            ingest(work / f"lexical-one-{n}", [corpus], RandomVectors(use), workers=1)
+            row["ingest_lexical_one_process_per_s"] = round(result.passages / (time.perf_counter() - t))
+            shutil.rmtree(work / f"lexical-one-{n}")
+        root = lexical_root
+        row["vectors"] = "random"
+        if n <= args.embed_max:
+            root = work / f"use-{n}"
+            t = time.perf_counter()
+            embedded = ingest(root, [corpus], use).embedded  # passages of the same text share a vector
+            row["ingest_end_to_end_per_s"] = round(result.passages / (time.perf_counter() - t))
+            row["embedded"] = embedded
+            row["vectors"] = "USE v3"
+        print(f"  {n}: ingested ({row})", file=sys.stderr)
 
     service = open_service(config, root, embedder=use)
     searcher, composer = service.searcher, service.composer
+    row["passages"], row["segments"] = service.index.size, len(service.index.segments)
     top_k = int(config["answer"]["top_k"])
     composer.answer(questions[0]["question"])  # warm
     t_search, found = timed(lambda q: [h.passage for h in searcher.search(q["question"], k=top_k).hits], questions)
@@ -254,6 +259,8 @@ def run(n: int, args, config: dict, use, work: Path) -> dict:
     elif row["vectors"] != "random":  # one built here on the real vectors, to compare
         row["ann"] = ann_recall(np.ascontiguousarray(service.index.segments[0].vectors, dtype=np.float32), queries, config)
     print(f"  {n}: measured in process", file=sys.stderr)
+    if args.reuse:  # the first run added its report already
+        return row
     # one new report of ~30 passages (a delta segment), then a running server's reload of it
     row["add_one"] = time_one(root, work, use, seed=n)
     t = time.perf_counter()
@@ -324,14 +331,18 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--json", dest="json_out", default=None)
     ap.add_argument("--keep", default=None, help="work in this new directory and leave the corpora and indexes there")
+    ap.add_argument("--reuse", default=None,
+                    help="measure search, answers, memory and ANN recall on the indexes a --keep run left in this directory")
     args = ap.parse_args()
     if args.keep and Path(args.keep).exists() and any(Path(args.keep).iterdir()):
         ap.error(f"--keep {args.keep}: not empty (an index there would be added to, not built)")
+    if args.reuse and not Path(args.reuse).is_dir():
+        ap.error(f"--reuse {args.reuse}: no such directory")
     config = load_config(REPO / "config.toml", environ={})
     use = make_embedder("use-multilingual")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(args.keep or tmp)
+        work = Path(args.reuse or args.keep or tmp)
         work.mkdir(parents=True, exist_ok=True)
         for n in args.passages:
             rows.append(run(n, args, config, use, work))
