@@ -380,7 +380,8 @@ class NoDelayHttpProtocol(HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol on httptools' C parser (with h11's pure-Python one, two processes
     served 164 requests/s instead of 197 in one A/B run, bench/load.py) with Nagle's algorithm off
     on every connection. With --workers uvicorn listens on a socket it made itself, on which
-    asyncio does not set TCP_NODELAY; each response then waited ~40 ms for the client's delayed ACK (21 requests/s at concurrency 1)."""
+    asyncio does not set TCP_NODELAY; each response then waited ~40 ms for the client's delayed
+    ACK (21 requests/s at concurrency 1)."""
 
     def connection_made(self, transport) -> None:
         sock = transport.get_extra_info("socket")

@@ -42,7 +42,7 @@ from .store import connect_ro, read_df, read_passages, read_reports, read_words
 from .tokenize import get_tokenizer
 from .types import Passage, Report
 
-log = logging.getLogger("govqa.ingest")
+logger = logging.getLogger("govqa.ingest")
 
 MANIFEST_NAMES = ("reports.toml",)
 _OVERRIDABLE = ("title", "org", "aliases", "region", "year", "published")
@@ -202,7 +202,7 @@ def _parse_files(tasks: list[tuple[Path, dict]], indexed: set[str], workers: int
                 done += 1
             return
         except BrokenProcessPool as exc:  # workers that cannot start (say, __main__ is not a file)
-            log.warning("reading the files in one process: %s", exc)
+            logger.warning("reading the files in one process: %s", exc)
         finally:
             pool.shutdown(cancel_futures=True)
     for task in tasks[done:]:
