@@ -168,8 +168,17 @@ def index_ann_recall(index, queries: np.ndarray, exact_timed: int = 20) -> dict:
 
     t_exact, _ = timed(exact, queries[:exact_timed])
     recall = tie_aware_recall(seg.vectors, queries, list(best), found)
+    sweep = []
+    if hasattr(seg.ann, "nprobe"):  # IVF: how recall and latency move with the lists a query reads
+        configured = seg.ann.nprobe
+        for nprobe in (16, 32, 64, 128, 256):
+            seg.ann.nprobe = nprobe
+            t_probe, got = timed(lambda q: seg.ann.search(q[None, :], 10)[1][0], queries)
+            sweep.append({"nprobe": nprobe, "recall_at_10": round(tie_aware_recall(seg.vectors, queries, list(best), got), 3),
+                          **pct(t_probe)})
+        seg.ann.nprobe = configured
     return {"kind": index.manifest["segments"][0]["faiss"], "recall_at_10": round(float(recall), 3),
-            "exact": pct(t_exact), "ann": pct(t_ann), "own_index": True}
+            "exact": pct(t_exact), "ann": pct(t_ann), "own_index": True, "sweep": sweep}
 
 
 def baseline(service, questions: list[dict], embedder, limit: int) -> dict:
@@ -312,6 +321,10 @@ def print_table(rows: list[dict]) -> None:
     for name, get in cols:
         print(f"{name:<42}" + "".join(f"{cell(get, r)!s:>20}" for r in rows))
     for r in rows:
+        if r.get("ann", {}).get("sweep"):
+            print(f"\nIVF of {r['passages']} passages ({r['vectors']} vectors), recall@10 and latency by lists read:")
+            for p in r["ann"]["sweep"]:
+                print(f"  nprobe {p['nprobe']:>4}: recall@10 {p['recall_at_10']:.3f}, p50 {p['p50_ms']} ms, p99 {p['p99_ms']} ms")
         for setup, levels in r.get("http", {}).items():
             print(f"\nHTTP POST /v1/answer at {r['passages']} passages, govqa serve {setup}:")
             for h in levels:
