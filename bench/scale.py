@@ -48,6 +48,7 @@ from bot.service import open_service  # noqa: E402
 from embeddings import make_embedder  # noqa: E402
 from retriever.index import IndexDir  # noqa: E402
 from retriever.ingest import ingest  # noqa: E402
+from retriever.tokenize import get_tokenizer  # noqa: E402
 
 _TITLE = re.compile(r"^(.+?)(\d{4})年法治政府建设年度报告")
 _FIGURE = re.compile(r"([\u4e00-\u9fff]{4,16})(\d+)(件|次|人|个|项|场|份|名|条|篇|家|宗|期|批|户)([\u4e00-\u9fff]{0,6})")
@@ -353,6 +354,7 @@ def main() -> None:
         ap.error(f"--reuse {args.reuse}: no such directory")
     config = load_config(REPO / "config.toml", environ={})
     use = make_embedder("use-multilingual")
+    get_tokenizer()  # the jieba dictionary (~1.5 s) is loaded once a process, before any timed ingest
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.reuse or args.keep or tmp)

@@ -8,6 +8,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import numpy as np
 
@@ -20,10 +21,22 @@ _CHUNK = 500  # texts a worker task
 log = logging.getLogger("govqa.embeddings")
 
 
+def one_numpy_blas_thread() -> None:
+    """numpy's BLAS on one thread in this process (FAISS' own BLAS and OpenMP left as they are).
+    The encoder's products are small: a second BLAS thread speeds a batch up 1.4x on an idle
+    machine, but when the other cores are busy (an ingest beside the server, the embedding
+    workers) the threads wait for each other and a query's encoding took ~220 ms instead of ~2."""
+    from threadpoolctl import ThreadpoolController
+
+    for lib in ThreadpoolController().lib_controllers:
+        if lib.user_api == "blas" and any(part.startswith("numpy") for part in Path(lib.filepath).parts):
+            lib.set_num_threads(1)
+
+
 class USEEmbedder:
     """`workers`: processes that embed large batches (an ingest's), each on one core; 0 is one a
-    core, 1 embeds in this process. The encoder is small matrix products that BLAS threads hardly
-    speed up (2 threads: 1.4x one), while processes scale with the cores."""
+    core, 1 embeds in this process. Each process encodes on one BLAS thread (one_numpy_blas_thread):
+    processes scale with the cores, BLAS threads hardly do."""
 
     name = "use-multilingual-v3"
     dim = 512
@@ -35,6 +48,7 @@ class USEEmbedder:
             raise ValueError(f"embedder workers must be 0 (one a core) or a positive integer, got {workers!r}")
         self.workers = workers or len(os.sched_getaffinity(0))
         self.parallel_min = PARALLEL_MIN
+        one_numpy_blas_thread()
         model = USE()
         backend = model._model  # loads the weights now, not on the first query
         # The package wraps every encode call in threadpoolctl's limiter when threadpoolctl is
@@ -70,9 +84,6 @@ _worker: USEEmbedder | None = None
 
 def _start_worker() -> None:
     global _worker
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1, user_api="blas")  # one core each: the workers share the cores out
     _worker = USEEmbedder(workers=1)
 
 

@@ -56,3 +56,12 @@ def test_use_embeds_large_batches_in_worker_processes_with_the_same_vectors(use_
     assert np.allclose(got, use_embedder.embed_documents(texts), atol=1e-5)
     with pytest.raises(ValueError, match="workers"):
         USEEmbedder(workers=-1)
+
+
+def test_use_encodes_on_one_numpy_blas_thread(use_embedder):
+    """A second BLAS thread waits on busy cores (a query took ~220 ms instead of ~2 beside an ingest)."""
+    import threadpoolctl
+
+    numpy_blas = [i for i in threadpoolctl.threadpool_info()
+                  if i["user_api"] == "blas" and any(p.startswith("numpy") for p in Path(i["filepath"]).parts)]
+    assert numpy_blas and all(i["num_threads"] == 1 for i in numpy_blas)
