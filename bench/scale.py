@@ -269,7 +269,7 @@ def run(n: int, args, config: dict, use, work: Path) -> dict:
     elif row["vectors"] != "random":  # one built here on the real vectors, to compare
         row["ann"] = ann_recall(np.ascontiguousarray(service.index.segments[0].vectors, dtype=np.float32), queries, config)
     print(f"  {n}: measured in process", file=sys.stderr)
-    if args.reuse:  # the first run added its report already
+    if args.reuse and row["segments"] > 1:  # the report below was added already
         return row
     # one new report of ~30 passages (a delta segment), then a running server's reload of it
     row["add_one"] = time_one(root, work, use, seed=n)
