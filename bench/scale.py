@@ -1,8 +1,7 @@
 """How govqa scales: a synthetic corpus of N passages (bench/corpus.py), and for each N
 
-- ingest throughput, lexical only (vectors replaced by random ones; up to --baseline-max also with
-  the files read in one process, without the workers) and, up to --embed-max passages, end to end
-  with the default embedder (USE v3);
+- ingest throughput, lexical only (vectors replaced by random ones) and, up to --embed-max
+  passages, end to end with the default embedder (USE v3);
 - search and answer latency in process, one query at a time (questions naming a unit and a year,
   as users ask, and the same asks without them, which search the whole corpus);
 - hit@5 and answer accuracy on those questions (each is made from one sentence of one report);
@@ -27,7 +26,6 @@ import json
 import os
 import random
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -229,11 +227,6 @@ def run(n: int, args, config: dict, use, work: Path) -> dict:
         row["passages"] = result.passages
         row["ingest_lexical_s"] = round(seconds, 1)
         row["ingest_lexical_per_s"] = round(result.passages / seconds)
-        if n <= args.baseline_max:  # the same, the files read in this process only: what the workers bring
-            t = time.perf_counter()
-            ingest(work / f"lexical-one-{n}", [corpus], RandomVectors(use), workers=1)
-            row["ingest_lexical_one_process_per_s"] = round(result.passages / (time.perf_counter() - t))
-            shutil.rmtree(work / f"lexical-one-{n}")
         root = lexical_root
         row["vectors"] = "random"
         if n <= args.embed_max:
@@ -295,7 +288,6 @@ def print_table(rows: list[dict]) -> None:
     print(f"synthetic corpus (bench/corpus.py, seed 7); {os.cpu_count()} cores; times per query, one at a time")
     cols = [("passages", lambda r: r["passages"]), ("vectors", lambda r: r["vectors"]),
             ("ingest lex/s", lambda r: r["ingest_lexical_per_s"]),
-            ("ingest lex/s, files read in one process", lambda r: r["ingest_lexical_one_process_per_s"]),
             ("ingest e2e/s", lambda r: r.get("ingest_end_to_end_per_s", "-")),
             ("search p50/p99", lambda r: f"{r['search']['p50_ms']}/{r['search']['p99_ms']}"),
             ("unfiltered p50/p99", lambda r: f"{r['search_unfiltered']['p50_ms']}/{r['search_unfiltered']['p99_ms']}"),
@@ -320,7 +312,7 @@ def print_table(rows: list[dict]) -> None:
             return "-"
 
     for name, get in cols:
-        print(f"{name:<42}" + "".join(f"{cell(get, r)!s:>20}" for r in rows))
+        print(f"{name:<34}" + "".join(f"{cell(get, r)!s:>20}" for r in rows))
     for r in rows:
         if r.get("ann", {}).get("sweep"):
             print(f"\nIVF of {r['passages']} passages ({r['vectors']} vectors), recall@10 and latency by lists read:")

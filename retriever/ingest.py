@@ -6,14 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
-import multiprocessing
-import os
 import time
 import tomllib
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,16 +28,12 @@ from .index import (
     build_segment,
     checkpoint,
     find_vectors,
-    index_header,
     write_generation,
 )
 from .metadata import extract_metadata
 from .readers import SUPPORTED_SUFFIXES, ReportReadError, read_file
 from .store import connect_ro, read_df, read_passages, read_reports, read_words
-from .tokenize import get_tokenizer
 from .types import Passage, Report
-
-logger = logging.getLogger("govqa.ingest")
 
 MANIFEST_NAMES = ("reports.toml",)
 _OVERRIDABLE = ("title", "org", "aliases", "region", "year", "published")
@@ -143,72 +134,6 @@ def parse_report(path: Path, overrides: dict | None = None) -> Report:
     return Report(id=report_id, source=source, path=str(path.resolve()), text=clean.text, **fields)
 
 
-# Below this many files, worker processes (each loads jieba's dictionary, ~1.5 s) cost more than
-# they save.
-PARALLEL_FILES = 400
-
-
-@dataclass
-class _Parsed:
-    """One file read: its report, or why it failed; with workers, its passages and their index
-    words too (None where the report's text is indexed already: it is not cut again)."""
-    report: Report | None
-    error: str = ""
-    passages: list[Passage] | None = None
-    words: list[list[str]] | None = None
-
-
-def _parse_one(path: Path, overrides: dict) -> _Parsed:
-    try:
-        return _Parsed(parse_report(path, overrides))
-    except (ReportReadError, ValueError) as exc:
-        return _Parsed(None, str(exc))
-    except Exception as exc:  # a parser library choking on a corrupt file must not stop the others
-        return _Parsed(None, f"{exc.__class__.__name__}: {exc}")
-
-
-_indexed_ids: frozenset[str] = frozenset()
-
-
-def _start_parser(indexed: frozenset[str]) -> None:
-    global _indexed_ids
-    _indexed_ids = indexed
-    get_tokenizer()
-
-
-def _parse_cut_segment(task: tuple[Path, dict]) -> _Parsed:
-    """In a worker: read one file, and cut and segment a report not indexed yet, as build_segment
-    would (the same header, the same words)."""
-    parsed = _parse_one(*task)
-    report = parsed.report
-    if report is not None and report.id not in _indexed_ids:
-        tokenizer = get_tokenizer()
-        parsed.passages = chunk_report(report)
-        parsed.words = [tokenizer.index_words(index_header(report, p.section) + "\n" + p.text) for p in parsed.passages]
-    return parsed
-
-
-def _parse_files(tasks: list[tuple[Path, dict]], indexed: set[str], workers: int) -> Iterator[_Parsed]:
-    """Each file parsed, in order. With many files (and more than one core), worker processes read
-    them and cut and segment the new reports as well: the costly, per-file half of an ingest."""
-    done = 0
-    if workers > 1 and len(tasks) >= PARALLEL_FILES:
-        # spawned, not forked: an ingest may run in a thread of a multi-threaded server
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_parser, initargs=(frozenset(indexed),))
-        try:
-            for parsed in pool.map(_parse_cut_segment, tasks, chunksize=16):
-                yield parsed
-                done += 1
-            return
-        except BrokenProcessPool as exc:  # workers that cannot start (say, __main__ is not a file)
-            logger.warning("reading the files in one process: %s", exc)
-        finally:
-            pool.shutdown(cancel_futures=True)
-    for task in tasks[done:]:
-        yield _parse_one(*task)
-
-
 def _vec_key(embedder_name: str, text: str) -> str:
     return hashlib.sha1(f"{embedder_name}\n{text}".encode()).hexdigest()
 
@@ -231,7 +156,6 @@ def ingest(
     manifest: dict[str, dict] | None = None,
     remove: Iterable[str] = (),
     progress: Callable[[str], None] | None = None,
-    workers: int = 0,
 ) -> IngestResult:
     """Index the report files under `paths` into a new generation of `index_dir`. `manifest` adds
     per-file-name fields (as reports.toml does, plus `source`, the name to show); `remove` drops
@@ -241,8 +165,7 @@ def ingest(
     generation's segments, and marks the replaced and removed reports deleted in theirs, so its
     cost grows with what changed, not with the index; past settings.max_deltas the deltas are
     merged into one, and once they hold more than settings.delta_share of the passages (or with
-    `rebuild`) everything is built again as one segment. `workers`: processes that read the files
-    when there are many (0: one a core)."""
+    `rebuild`) everything is built again as one segment."""
     started = time.perf_counter()
     settings = settings or IndexSettings()
     root = IndexDir(index_dir)
@@ -264,20 +187,17 @@ def ingest(
         result.files += problems
         manifests: dict[Path, dict[str, dict]] = {}
         new_reports: list[Report] = []
-        cut: dict[str, list[Passage]] = {}  # report id -> its passages, where the workers cut them
-        fresh_words: dict[str, list[str]] = {}  # passage id -> its index words, where the workers found them
-        tasks = [(file, _manifest_for(file, manifests, manifest or {})) for file in files]
-        for file, parsed in zip(files, _parse_files(tasks, set(reports), workers or len(os.sched_getaffinity(0))),
-                                strict=True):
+        for file in files:
             if progress:
                 progress(str(file))
-            report = parsed.report
-            if report is None:
-                result.files.append(FileResult(str(file), "failed", error=parsed.error))
+            try:
+                report = parse_report(file, _manifest_for(file, manifests, manifest or {}))
+            except (ReportReadError, ValueError) as exc:
+                result.files.append(FileResult(str(file), "failed", error=str(exc)))
                 continue
-            if parsed.passages is not None and report.id not in cut:
-                cut[report.id] = parsed.passages
-                fresh_words.update((p.id, w) for p, w in zip(parsed.passages, parsed.words or [], strict=True))
+            except Exception as exc:  # a parser library choking on a corrupt file must not stop the others
+                result.files.append(FileResult(str(file), "failed", error=f"{exc.__class__.__name__}: {exc}"))
+                continue
             previous = by_path.get(report.path)
             if report.id in reports and reports[report.id].path == report.path:
                 if replace(reports[report.id], text="") != replace(report, text=""):  # same text, new metadata
@@ -308,7 +228,7 @@ def ingest(
 
         checkpoint("parsed")
         changed = {r.id for r in new_reports}
-        fresh = [p for r in new_reports for p in (cut[r.id] if r.id in cut else chunk_report(r))]
+        fresh = [p for r in new_reports for p in chunk_report(r)]
         touched = [f for f in result.files if f.status != "unchanged"]
         if current is None or touched:
             log = (current.log() if current else []) + [(time.time(), f.path, f.status, f.error) for f in touched]
@@ -316,10 +236,9 @@ def ingest(
             staged = root.staging(name)
             plan = _plan(current, reports, changed, len(fresh), settings)
             if plan is None:
-                _build_all(staged, current, reports, changed, fresh, fresh_words, log, embedder, settings, result)
+                _build_all(staged, current, reports, changed, fresh, log, embedder, settings, result)
             else:
-                _build_delta(staged, current, reports, changed, fresh, fresh_words, log, embedder, settings, result,
-                             merge=plan)
+                _build_delta(staged, current, reports, changed, fresh, log, embedder, settings, result, merge=plan)
             checkpoint("staged")
             root.publish(name, staged)
             checkpoint("published")
@@ -373,8 +292,7 @@ def _order(passages: list[Passage], reports: dict[str, Report]) -> list[Passage]
 
 
 def _build_all(staged: Path, current: GenerationInfo | None, reports: dict[str, Report], changed: set[str],
-               fresh: list[Passage], fresh_words: dict[str, list[str]], log, embedder: Embedder,
-               settings: IndexSettings, result: IngestResult) -> None:
+               fresh: list[Passage], log, embedder: Embedder, settings: IndexSettings, result: IngestResult) -> None:
     old = Index(current.path, embedder.name, embedder.dim) if current else None
     kept = [p for p in (old.all_passages() if old else []) if p.report_id in reports and p.report_id not in changed]
     full = {rid: (old.report_by_id[rid] if rid not in changed else r) for rid, r in reports.items()}  # with texts
@@ -385,21 +303,20 @@ def _build_all(staged: Path, current: GenerationInfo | None, reports: dict[str, 
     # kept passages keep their report's metadata, so their stored words still hold
     kept_ids = {p.id for p in kept}
     known = {pid: w for pid, w in old.live_words().items() if pid in kept_ids} if old else {}
-    known.update(fresh_words)
     build_generation(staged, sorted(full.values(), key=lambda r: (r.source, r.id)), passages, vectors, keys, log,
                      embedder.name, embedder.dim, settings, known_words=known)
 
 
 def _build_delta(staged: Path, current: GenerationInfo, reports: dict[str, Report], changed: set[str],
-                 fresh: list[Passage], fresh_words: dict[str, list[str]], log, embedder: Embedder,
-                 settings: IndexSettings, result: IngestResult, merge: bool) -> None:
+                 fresh: list[Passage], log, embedder: Embedder, settings: IndexSettings, result: IngestResult,
+                 merge: bool) -> None:
     entries = [dict(e) for e in current.manifest["segments"]]
     for e in entries:  # reports replaced or removed are deleted from the segment they are in
         gone = {rid for rid, home in current.home.items() if home == e["name"] and (rid not in reports or rid in changed)}
         e["deleted"] = sorted(set(e["deleted"]) | gone)
     kept: list[Passage] = []
     own = {r.id: r for r in reports.values() if r.id in changed}
-    known_words: dict[str, list[str]] = dict(fresh_words)
+    known_words: dict[str, list[str]] = {}
     if merge:  # the deltas' live passages move into the new segment, with their words and vectors
         for e in entries[1:]:
             dead = set(e["deleted"])

@@ -119,39 +119,3 @@ def test_deltas_merge_past_max_deltas_and_everything_is_rebuilt_past_delta_share
     index = load_index(root.root, emb)
     assert len(index.segments) == 1 and index.manifest["segments"][0]["name"] == root.current()
     assert len(index.reports) == 6 and sorted(p.name for p in root.generations.iterdir()) == [root.current()]
-
-
-def _contents(root, emb):
-    """What an index holds, in full: reports, passages with their stored words, BM25 scores."""
-    index = load_index(root, emb)
-    passages = index.all_passages()
-    words = index.live_words()
-    tokenizer = get_tokenizer()
-    scores = [lexical_scores(index, tokenizer.tokens(q), None).tolist() for q in ("出具法律意见书", "协商议事活动", "行政复议")]
-    return ([(r.id, r.org, r.aliases, r.year) for r in index.reports], [(p.id, p.section, p.text) for p in passages],
-            [words[p.id] for p in passages], scores, index.manifest["segments"])
-
-
-def test_files_read_in_worker_processes_index_as_in_one_process(tmp_path, monkeypatch, caplog):
-    """The oracle: the same files read in this process. Workers read, cut and segment the files;
-    a file that fails says why either way; a second ingest (a delta) and re-reading unchanged files
-    give the same index too."""
-    import retriever.ingest as ingest_module
-
-    emb = make_embedder("hashing", dim=64)
-    broken = tmp_path / "broken.txt"
-    broken.write_text("太短", encoding="utf-8")
-    files = sorted(SAMPLES.iterdir())
-    first = files[:-1] + [broken]
-    runs = {}
-    for workers in (1, 2):
-        monkeypatch.setattr(ingest_module, "PARALLEL_FILES", 1)
-        root = tmp_path / f"w{workers}"
-        one = ingest(root, first, emb, settings=DELTAS, workers=workers)
-        two = ingest(root, files, emb, settings=DELTAS, workers=workers)  # one new file, the others unchanged
-        runs[workers] = ([(f.path, f.status, f.error, f.passages) for f in one.files + two.files], _contents(root, emb))
-    assert runs[1] == runs[2]
-    assert "in one process" not in caplog.text  # the workers did start
-    statuses = [s for _, s, _, _ in runs[2][0]]
-    assert statuses.count("failed") == 1 and "added" in statuses and "unchanged" in statuses
-    assert len(runs[2][1][4]) == 2  # the second ingest wrote a delta segment
