@@ -93,8 +93,11 @@ def hit(passages, q) -> bool:
     return any(p.source == q["source"] and q["evidence"] in p.text.replace(" ", "") for p in passages)
 
 
-def disk_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+def disk_bytes(generation: Path) -> int:
+    """A generation's size on disk, with the segments it shares with older generations."""
+    segments = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))["segments"]
+    folders = {generation} | {generation.parent / s["name"] for s in segments}
+    return sum(f.stat().st_size for folder in folders for f in folder.rglob("*") if f.is_file())
 
 
 def resident(root: Path, questions: list[dict]) -> dict:
