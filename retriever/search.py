@@ -129,34 +129,33 @@ def fuzzy_units(mention: str, reports: Iterable[Report]) -> list[Report]:
 def bm25_rows(bm25, token_ids: list[int], rows: np.ndarray) -> np.ndarray:
     """BM25 scores of the given rows only (ascending), equal to get_scores_from_ids(token_ids)[rows]
     (tested). The rows come in runs of consecutive rows (a report's rows are a range), and each
-    query token's posting list is sorted by row: two binary searches a run find the run's entries,
-    which are added in place. The cost grows with the runs and the entries they hold, not with the
-    rows one by one (at 1M passages a common bigram's list holds most of the rows, and a binary
-    search per row and token read ~20 scattered pages of it)."""
+    query token's posting list is sorted by row: one binary search a run end and token finds the
+    run's entries, and all tokens' entries are then summed in one pass. The cost grows with the runs
+    and the entries they hold, not with the posting lists' length (at 1M passages a common bigram's
+    list holds most of the rows) nor with the rows one by one."""
     data, indices, indptr = bm25.scores["data"], bm25.scores["indices"], bm25.scores["indptr"]
-    out = np.zeros(rows.size, dtype=np.float32)
-    if rows.size == 0:
-        return out
+    if rows.size == 0 or not token_ids:
+        return np.zeros(rows.size, dtype=np.float32)
     breaks = np.flatnonzero(np.diff(rows) != 1) + 1
     run_at = np.concatenate([[0], breaks])  # where each run starts in `rows`
-    # in the posting lists' own type: searchsorted casts the list to the needles' wider type
-    # otherwise, a copy of the whole list on every call
-    run_lo = rows[run_at].astype(indices.dtype)
-    run_hi = (np.append(rows[breaks - 1], rows[-1]) + 1).astype(indices.dtype)  # each run's end (exclusive)
+    # run starts, then run ends (exclusive), in the posting lists' own type: searchsorted casts
+    # the list to the needles' wider type otherwise, a copy of the whole list on every call
+    bounds = np.concatenate([rows[run_at], np.append(rows[breaks - 1], rows[-1]) + 1]).astype(indices.dtype)
+    runs = run_at.size
+    first, count = [], []
     for token in token_ids:
         start, end = int(indptr[token]), int(indptr[token + 1])
-        if start == end:
-            continue
-        posting = indices[start:end]
-        a = np.searchsorted(posting, run_lo)
-        n = np.searchsorted(posting, run_hi) - a
-        total = int(n.sum())
-        if not total:
-            continue
-        at = np.repeat(a - (np.cumsum(n) - n), n) + np.arange(total)  # the runs' entries in the list
-        found = np.asarray(posting[at], dtype=np.int64)
-        out[np.repeat(run_at - rows[run_at], n) + found] += data[start + at]  # a row is in a list once
-    return out
+        at = np.searchsorted(indices[start:end], bounds)
+        first.append(at[:runs] + start)
+        count.append(at[runs:] - at[:runs])
+    first_at, n = np.concatenate(first), np.concatenate(count)
+    total = int(n.sum())
+    if not total:
+        return np.zeros(rows.size, dtype=np.float32)
+    at = np.repeat(first_at - (np.cumsum(n) - n), n) + np.arange(total)  # every run's entries, every token
+    shift = np.tile(run_at - rows[run_at], len(token_ids))  # a run's row -> its place in `rows`
+    where = np.repeat(shift, n) + indices[at]
+    return np.bincount(where, weights=data[at], minlength=rows.size).astype(np.float32)
 
 
 def lexical_scores(index: Index, tokens: list[str], rows: np.ndarray | None = None) -> np.ndarray:
