@@ -25,7 +25,7 @@ def one_numpy_blas_thread() -> None:
     """numpy's BLAS on one thread in this process (FAISS' own BLAS and OpenMP left as they are).
     The encoder's products are small: a second BLAS thread speeds a batch up 1.4x on an idle
     machine, but when the other cores are busy (an ingest beside the server, the embedding
-    workers) the threads wait for each other and a query's encoding took ~220 ms instead of ~2."""
+    workers) the threads wait for each other: a search at 2k passages took 227 ms instead of 5.6."""
     from threadpoolctl import ThreadpoolController
 
     for lib in ThreadpoolController().lib_controllers:
@@ -53,7 +53,7 @@ class USEEmbedder:
         backend = model._model  # loads the weights now, not on the first query
         # The package wraps every encode call in threadpoolctl's limiter when threadpoolctl is
         # importable; that cost ~200 ms a call here, far more than the 1-2 ms the encoding itself
-        # takes. The numpy BLAS threads are left as they are.
+        # takes. The BLAS threads are set once instead, above.
         if getattr(backend, "_threadpool", None) is not None:
             backend._threadpool = None
         self._model = model
