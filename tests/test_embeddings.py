@@ -59,7 +59,7 @@ def test_use_embeds_large_batches_in_worker_processes_with_the_same_vectors(use_
 
 
 def test_use_encodes_on_one_numpy_blas_thread(use_embedder):
-    """A second BLAS thread waits on busy cores (a query took ~220 ms instead of ~2 beside an ingest)."""
+    """A second BLAS thread waits on busy cores (a search took 227 ms instead of 5.6 beside an ingest)."""
     import threadpoolctl
 
     numpy_blas = [i for i in threadpoolctl.threadpool_info()

@@ -359,16 +359,18 @@ def test_unit_matching_by_lookup_equals_the_scan_with_many_reports_sharing_names
     from retriever.types import Report
 
     reports = []
-    for place in ("青石县", "白沙县", "青石市", "云溪区"):
+    for place in ("青石县", "东湖区", "青石市", "云溪区"):  # known 区s: their bureaus also go by the bureau alone
         for bureau in ("市场监督管理局", "司法局", "财政局"):
             for year in (2021, 2022, 2023):
                 org = place + bureau
                 reports.append(Report(id=f"{org}{year}", source=f"{org}{year}.txt", title=f"{org}{year}年法治政府建设年度报告",
                                       org=org, aliases=alias_set([org], place), region=place, year=year, published=None,
                                       text=""))
-    assert any("市场监督管理局" in r.aliases for r in reports)  # short names shared by many reports
+    # short names shared by several units, each with several reports
+    assert len({r.org for r in reports if "市场监督管理局" in r.aliases}) == 2
     matcher = UnitMatcher(reports)
-    questions = ["青石县市场监督管理局2023年办理了多少件行政复议？", "市场监督管理局有多少", "青石县司法局和白沙县财政局",
-                 "云溪区市场监督管理局与市场监督管理局", "青石市司法局青石县司法局", "司法局", "白沙县"]
+    questions = ["青石县市场监督管理局2023年办理了多少件行政复议？", "市场监督管理局有多少", "青石县司法局和东湖区财政局",
+                 "云溪区市场监督管理局与市场监督管理局", "东湖区司法局与司法局", "青石市司法局青石县司法局", "司法局",
+                 "东湖区"]
     for q in questions:
         assert matcher.match(q) == match_units(q, reports), q
