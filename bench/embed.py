@@ -1,6 +1,6 @@
 """Embedding throughput of the default embedder (USE v3) on a synthetic corpus (bench/corpus.py):
-in this process (numpy's BLAS threads as they are) against worker processes of one core each, in
-the same run, with the vectors compared.
+in this process against worker processes, each on one core (one numpy BLAS thread a process, as
+govqa sets it), in the same run, with the vectors compared.
 
     python bench/embed.py [--passages 6000] [--workers 2]
 """

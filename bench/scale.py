@@ -46,6 +46,7 @@ from bot.service import open_service  # noqa: E402
 from embeddings import make_embedder  # noqa: E402
 from retriever.index import IndexDir  # noqa: E402
 from retriever.ingest import ingest  # noqa: E402
+from retriever.store import read_manifest  # noqa: E402
 from retriever.tokenize import get_tokenizer  # noqa: E402
 
 _TITLE = re.compile(r"^(.+?)(\d{4})年法治政府建设年度报告")
@@ -95,7 +96,7 @@ def hit(passages, q) -> bool:
 
 def disk_bytes(generation: Path) -> int:
     """A generation's size on disk, with the segments it shares with older generations."""
-    segments = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))["segments"]
+    segments = read_manifest(generation / "manifest.json")["segments"]
     folders = {generation} | {generation.parent / s["name"] for s in segments}
     return sum(f.stat().st_size for folder in folders for f in folder.rglob("*") if f.is_file())
 
