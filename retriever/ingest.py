@@ -48,6 +48,7 @@ class FileResult:
     year: int | None = None
     passages: int = 0
     error: str = ""
+    review: tuple[str, ...] = ()  # the report's metadata needs a person's check, and why (Report.review)
 
 
 @dataclass

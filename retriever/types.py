@@ -17,6 +17,9 @@ class Report:
     published: str | None  # ISO date, when the text or the web page says it
     text: str  # cleaned text; passages point into it by character offsets
     path: str = ""  # where the file was read from (for pruning reports whose files are gone)
+    # why a person should check this report's metadata (unit or year not found in the text, and what
+    # was assumed instead); empty when the text stated everything. Shown by ingest and `reports`.
+    review: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
