@@ -16,6 +16,7 @@ from retriever.ingest import IngestResult, collect_files, ingest
 from retriever.store import IndexMismatchError, report_dict
 
 from .config import ConfigError, load_config
+from .evaluate import year_label
 from .render import answer_text
 from .service import build_embedder, index_settings, open_service
 
@@ -47,15 +48,26 @@ def main() -> None:
     """Ask questions of Chinese government annual reports; answers cite the report text."""
 
 
+def _needs_review(reasons) -> str:
+    return f"needs review: {'; '.join(reasons)}"
+
+
+def _review_files(result: IngestResult) -> list:
+    return [f for f in result.files if f.review and f.status not in ("failed", "removed")]
+
+
 def print_ingest(result: IngestResult) -> None:
     for f in result.files:
         if f.status == "failed":
             click.echo(f"  FAILED     {f.path}: {f.error}")
         else:
             detail = f" ({f.error})" if f.error else ""
-            click.echo(f"  {f.status:<10} {Path(f.path).name}: {f.org} · {f.year}年 · {f.passages} passages{detail}")
+            click.echo(f"  {f.status:<10} {Path(f.path).name}: {f.org} · {year_label(f.year)} · {f.passages} passages{detail}")
+            if f.review and f.status != "removed":
+                click.echo(f"             {_needs_review(f.review)}")
     click.echo(f"index {result.generation}: {result.reports} reports, {result.passages} passages "
-               f"({result.embedded} embedded now), {result.seconds:.1f}s; {len(result.failed)} failed")
+               f"({result.embedded} embedded now), {result.seconds:.1f}s; {len(result.failed)} failed; "
+               f"{len(_review_files(result))} need review")
 
 
 @main.command("ingest")
@@ -93,7 +105,8 @@ def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json, watch
     if as_json:
         _echo_json({"generation": result.generation, "reports": result.reports, "passages": result.passages,
                     "embedded": result.embedded, "seconds": round(result.seconds, 3),
-                    "files": [vars(f) for f in result.files]})
+                    "failed": len(result.failed), "need_review": len(_review_files(result)),
+                    "files": [vars(f) | {"review": list(f.review)} for f in result.files]})
     else:
         print_ingest(result)
     sys.exit(1 if result.failed else 0)
@@ -112,8 +125,13 @@ def reports_cmd(config, index_dir, as_json):
         _echo_json(rows)
         return
     for r in rows:
-        click.echo(f"{r['id']}  {r['year']}  {r['org']}  ({'、'.join(r['aliases'][-3:])})  {r['passages']} passages  "
+        click.echo(f"{r['id']}  {year_label(r['year'])}  {r['org']}  ({'、'.join(r['aliases'][-3:])})  {r['passages']} passages  "
                    f"{r['published'] or '-'}  {r['source']}")
+        if r["review"]:
+            click.echo(f"    {_needs_review(r['review'])}")
+    review = sum(1 for r in rows if r["review"])
+    if review:
+        click.echo(f"{review} of {len(rows)} reports need review")
 
 
 @main.command("search")
@@ -310,9 +328,9 @@ def eval_cmd(config, file, reports_dir, index_dir, as_json):
     embedder = build_embedder(config)
     target = Path(index_dir) if index_dir else _eval_index_dir(config, Path(reports_dir))
     if not IndexDir(target).current():
-        result = ingest(target, [reports_dir], embedder, settings=index_settings(config))
-        if result.failed and not as_json:
-            print_ingest(result)
+        # the files that fail are in the new generation's ingest log, which the figures report
+        # first (also when this index is reused)
+        ingest(target, [reports_dir], embedder, settings=index_settings(config))
     service = open_service(config, target, embedder=embedder)
     figures = evaluate(service, questions)
     if as_json:
