@@ -144,8 +144,8 @@ class AnswerComposer:
         previous = (previous or "").strip()
         if not previous or not question:
             return question
-        prev = self.searcher.parse_filters(previous)
-        new = self.searcher.parse_filters(question)
+        prev = self.searcher.catalog.resolve(previous)
+        new = self.searcher.catalog.resolve(question)
         years = new.years or prev.years
         year_text = "".join(f"{y}年" for y in years)
         swap = _SWAP_ONLY.match(unicodedata.normalize("NFKC", question))
@@ -171,7 +171,7 @@ class AnswerComposer:
         if len(question) > MAX_QUESTION_CHARS:
             raise ValueError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
         if filters is None:
-            filters = self.searcher.parse_filters(question, years=years, orgs=orgs)
+            filters = self.searcher.catalog.resolve(question, years=years, orgs=orgs)
         if "报告" in question and _META_ASK.search(question):
             return self._answer_meta(question, filters)
         result = self.searcher.search(question, k=top_k or self.top_k, filters=filters)

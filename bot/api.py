@@ -536,7 +536,7 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
         if not q.strip():
             raise Problem(422, "q: the query is empty")
         s = service()
-        filters = s.searcher.parse_filters(q, years=year, orgs=org)
+        filters = s.searcher.catalog.resolve(q, years=year, orgs=org)
         result = await off_loop(s.searcher.search, q, k=k, filters=filters, mode=mode)
         hits = [{"rank": i + 1, "score": h.score, "passage_id": h.passage.id, "report_id": h.passage.report_id,
                  "source": h.passage.source, "org": h.passage.org, "year": h.passage.year, "section": h.passage.section,

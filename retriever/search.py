@@ -4,21 +4,16 @@ from the question (aliases included) or given explicitly."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from embeddings import Embedder
 
+from .catalog import Catalog
 from .index import Index
-from .metadata import GENERIC_ALIASES
 from .tokenize import get_tokenizer
 from .types import Filters, Hit, Report
-
-_YEAR_IN_QUESTION = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*(?:年|年度)")
 
 
 @dataclass
@@ -27,103 +22,6 @@ class SearchResult:
     hits: list[Hit]
     filters: Filters
     reports: list[Report] = field(default_factory=list)  # the reports that were searched
-
-
-def parse_years(question: str) -> tuple[int, ...]:
-    text = unicodedata.normalize("NFKC", question)
-    return tuple(sorted({int(y) for y in _YEAR_IN_QUESTION.findall(text)}))
-
-
-def match_units(question: str, reports: Iterable[Report]) -> tuple[list[Report], list[str]]:
-    """Reports whose unit the question names, by their aliases. A match inside a longer match of
-    another report's alias does not count (珠海高新区党群工作部 names 党群工作部, not 珠海高新区…);
-    generic names (高新区, 管委会 …) alone never do. The plain definition, a scan of every alias:
-    searches use UnitMatcher, which the tests hold to it."""
-    text = unicodedata.normalize("NFKC", question)
-    spans: list[tuple[int, int, Report, str]] = []
-    for report in reports:
-        best = None
-        for alias in report.aliases:
-            if alias in GENERIC_ALIASES or len(alias) < 2:
-                continue
-            at = text.find(unicodedata.normalize("NFKC", alias))
-            if at >= 0 and (best is None or len(alias) > best[1] - best[0]):
-                best = (at, at + len(alias), alias)
-        if best:
-            spans.append((best[0], best[1], report, best[2]))
-    kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and (o[1] - o[0]) > (s[1] - s[0]) for o in spans)]
-    names = sorted({s[3] for s in kept}, key=lambda a: text.find(a))
-    return [s[2] for s in kept], names
-
-
-class UnitMatcher:
-    """match_units for one set of reports, by dictionary lookups of the question's substrings
-    instead of a scan of every alias of every report: the same result (tested against it), at a
-    cost that grows with the question's length, not with the number of reports."""
-
-    def __init__(self, reports: Iterable[Report]):
-        self.by_alias: dict[str, list[tuple[int, Report, str]]] = {}
-        self.rank: dict[str, int] = {}
-        for report in reports:
-            self.rank[report.id] = len(self.rank)
-            for order, alias in enumerate(report.aliases):
-                if alias not in GENERIC_ALIASES and len(alias) >= 2:
-                    self.by_alias.setdefault(unicodedata.normalize("NFKC", alias), []).append((order, report, alias))
-        self.lengths = sorted({len(a) for a in self.by_alias})
-        self.heads = {a[:2] for a in self.by_alias}  # most places in a question start no alias
-
-    def match(self, question: str) -> tuple[list[Report], list[str]]:
-        text = unicodedata.normalize("NFKC", question)
-        best: dict[str, tuple[int, int, int, Report, str]] = {}  # report id -> (start, end, order, report, alias)
-        seen: set[tuple[str, str]] = set()
-        for i in range(len(text)):  # left to right: the first occurrence of an alias is the one found
-            if text[i : i + 2] not in self.heads:
-                continue
-            for n in self.lengths:
-                if i + n > len(text):
-                    break
-                for order, report, alias in self.by_alias.get(text[i : i + n], ()):
-                    if (report.id, alias) in seen:
-                        continue
-                    seen.add((report.id, alias))
-                    old = best.get(report.id)
-                    # the report's longest alias in the question; between equally long ones, its first
-                    if old is None or len(alias) > old[1] - old[0] or (len(alias) == old[1] - old[0] and order < old[2]):
-                        best[report.id] = (i, i + len(alias), order, report, alias)
-        spans = [(b[0], b[1], b[3], b[4]) for b in best.values()]
-        # containment is decided between the few distinct places named, not between every pair of
-        # reports (many reports share a place: all years of a unit, all units under a short name)
-        places = {(s[0], s[1]) for s in spans}
-        inner = {p for p in places if any(o[0] <= p[0] and p[1] <= o[1] and (o[1] - o[0]) > (p[1] - p[0]) for o in places)}
-        kept = [s for s in spans if (s[0], s[1]) not in inner]
-        kept.sort(key=lambda s: self.rank[s[2].id])  # in the order of the reports, as match_units gives them
-        names = sorted({s[3] for s in kept}, key=lambda a: text.find(a))
-        return [s[2] for s in kept], names
-
-
-_LEADING_UNIT = re.compile(
-    r"^([\u4e00-\u9fff]{1,20}?(?:街道办事处|委员会|办公室|管委会|工作部|检察院|法院|街道|公司|中心|局|署|委|办|厅|镇|乡))"
-    r"(?=\d|[^\u4e00-\u9fff]|今年|去年|全年|在|的|有|共|对|开展|组织|召开|出具|办理|收到|提供|发布|公开|聘请|获得|完成|举办)"
-)
-_FILLER = re.compile(r"那个|这个|哪个|的|那|这")
-
-
-def leading_unit(question: str) -> str | None:
-    """The unit a question opens with (财政局2023年…, 龙岗那个署…), if it opens with one."""
-    m = _LEADING_UNIT.match(unicodedata.normalize("NFKC", question).strip())
-    return m.group(1) if m else None
-
-
-def fuzzy_units(mention: str, reports: Iterable[Report]) -> list[Report]:
-    """Reports a colloquial unit mention plausibly means: same last character (署, 局 …) and at
-    least two more of its characters in the unit's name or region (龙岗那个署 -> 龙岗区…管理署)."""
-    core = _FILLER.sub("", mention)
-    out = []
-    for report in reports:
-        names = report.org + report.region + "".join(report.aliases)
-        if report.org.endswith(core[-1]) and sum(c in names for c in set(core[:-1])) >= min(2, len(set(core[:-1]))):
-            out.append(report)
-    return out
 
 
 def bm25_rows(bm25, token_ids: list[int], rows: np.ndarray) -> np.ndarray:
@@ -223,51 +121,17 @@ class HybridSearcher:
         self.alpha = float(alpha)
         self.candidates = int(candidates)
         self.tokenizer = get_tokenizer()
-        self.units = UnitMatcher(index.reports)
-        self._by_year: dict[int, list[Report]] = {}
-        for report in index.reports:
-            self._by_year.setdefault(report.year, []).append(report)
-
-    def parse_filters(self, question: str, years: Iterable[int] = (), orgs: Iterable[str] = ()) -> Filters:
-        """Years and units from the question, plus any given explicitly (which take precedence)."""
-        years = tuple(sorted(set(years))) or parse_years(question)
-        orgs = tuple(o for o in orgs if o)
-        if orgs:
-            matched: list[Report] = []
-            for org in orgs:
-                found, _ = self.units.match(org)
-                found += [r for r in self.index.reports if org in r.org and r not in found]
-                matched += found
-            names = orgs
-        else:
-            matched, names = self.units.match(question)
-            mention = leading_unit(question)
-            if not matched and mention and mention not in GENERIC_ALIASES:
-                # the question opens with a unit no alias names: a colloquial name of an indexed
-                # unit, or a unit that is not indexed at all (then nothing is searched)
-                matched, names = fuzzy_units(mention, self.index.reports), [mention]
-            names = tuple(names)
-        return Filters(years=years, report_ids=tuple(dict.fromkeys(r.id for r in matched)), orgs=tuple(names))
+        self.catalog = Catalog(index.reports)
 
     def searched_reports(self, filters: Filters) -> list[Report]:
-        """The reports the filters leave, in index order (without going through every report)."""
-        if filters.orgs:
-            by_id = self.index.report_by_id
-            reports = [by_id[i] for i in dict.fromkeys(filters.report_ids) if i in by_id]
-            if filters.years:
-                reports = [r for r in reports if r.year in filters.years]
-        elif filters.years:
-            reports = [r for y in set(filters.years) for r in self._by_year.get(y, [])]
-        else:
-            return self.index.reports
-        return sorted(reports, key=lambda r: self.units.rank[r.id])
+        return self.catalog.reports_of(filters)
 
     def search(self, query: str, k: int = 5, filters: Filters | None = None, mode: str = "hybrid") -> SearchResult:
         if mode not in ("hybrid", "lexical", "dense"):
             raise ValueError(f"search mode must be hybrid, lexical or dense, got {mode!r}")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k!r}")
-        filters = filters if filters is not None else self.parse_filters(query)
+        filters = filters if filters is not None else self.catalog.resolve(query)
         reports = self.searched_reports(filters)
         index = self.index
         if index.size == 0 or not reports:

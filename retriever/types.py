@@ -47,6 +47,9 @@ class Filters:
     years: tuple[int, ...] = ()
     report_ids: tuple[str, ...] = ()  # units named in the question resolve to their reports
     orgs: tuple[str, ...] = ()  # the unit names as asked, for messages
+    # each unit named with its reports, in the order asked: a question about two units answers each
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    unknown: tuple[str, ...] = ()  # units named (by the shape of a unit's name) that no indexed report is
 
     @property
     def empty(self) -> bool:

@@ -36,14 +36,14 @@ def test_round_trip_reload_gives_identical_results(real_index, use_embedder):
 def test_filters_by_year_and_unit(real_index, use_embedder):
     index = load_index(real_index, use_embedder)
     searcher = HybridSearcher(index, use_embedder)
-    filters = searcher.parse_filters("珠海高新区党群工作部2022年提拔了几名干部")
+    filters = searcher.catalog.resolve("珠海高新区党群工作部2022年提拔了几名干部")
     assert filters.years == (2022,)
     assert [index.report_by_id[r].source for r in filters.report_ids] == ["000_664a3152b5d6de2d.txt"]
     hits = searcher.search("提拔干部", k=10, filters=Filters(years=(2023,))).hits
     assert hits and all(h.passage.year == 2023 for h in hits)
     assert searcher.search(HEADLINE.replace("2023", "2021"), k=5).hits == []
     # a generic name (高新区) is not a unit filter
-    assert searcher.parse_filters("高新区签发了多少张电子证照").report_ids == ()
+    assert searcher.catalog.resolve("高新区签发了多少张电子证照").report_ids == ()
 
 
 @needs_shared()
@@ -241,7 +241,8 @@ def test_ivf_searching_a_share_of_its_lists_keeps_recall():
 def test_fast_paths_equal_their_brute_force_oracles(real_index, use_embedder):
     """Unit matching by dictionary lookups against the scan of every alias; BM25 scoring of a few
     reports' rows against scoring every passage; report ranges against a scan of the rows."""
-    from retriever.search import UnitMatcher, bm25_rows, match_units
+    from retriever.catalog import UnitMatcher, match_units
+    from retriever.search import bm25_rows
 
     index = load_index(real_index, use_embedder)
     matcher = UnitMatcher(index.reports)
@@ -355,7 +356,7 @@ def test_unit_matching_by_lookup_equals_the_scan_with_many_reports_sharing_names
     """Many reports of one unit (its years) and many units under one short name, as in a province's
     corpus: the dictionary lookup still equals the scan of every alias."""
     from retriever.metadata import alias_set
-    from retriever.search import UnitMatcher, match_units
+    from retriever.catalog import UnitMatcher, match_units
     from retriever.types import Report
 
     reports = []
