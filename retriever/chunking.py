@@ -1,6 +1,8 @@
 """Outline-aware chunking: headings (一、 （一） 1. …) become the heading path of the content under
 them, never passages of their own; passages of about 100-400 characters end at sentence ends,
-prefer to start at enumerations (一是/二是 …), and point into the report text by offsets."""
+prefer to start at enumerations (一是/二是 …), and point into the report text by offsets. Page
+header fields (索引号, 发布日期 …) and the head of the report (title, unit line, session line,
+addressee) are never passages: they stay in the text for citing metadata only."""
 
 from __future__ import annotations
 
@@ -8,11 +10,16 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from .clean import is_field_line
 from .types import Passage, Report
 
 MIN_CHARS = 100
 MAX_CHARS = 400
 MAX_HEADING = 60
+# Before the first body line, a line this short without sentence punctuation is part of the head
+# (title, unit, session line, addressee): the dev reports' head lines are at most 44 characters.
+MAX_HEAD_LINE = 60
+_HEAD_BREAK = re.compile(r"[。！？；;]")  # sentence punctuation: "2023年，区司法局坚持依法行政。"
 
 _CN_NUM = "一二三四五六七八九十"
 HEADING_PATTERNS = (
@@ -83,17 +90,17 @@ def chunk_report(report: Report, skip_title: bool = True) -> list[Passage]:
         buffer = []
 
     pos = 0
-    first = True
+    in_head = skip_title
     for line in text.split("\n"):
         line_start, line_end = pos, pos + len(line)
         pos = line_end + 1
-        if not line.strip():
+        if not line.strip() or is_field_line(line):
             continue
-        if first and skip_title and report.title and line.strip() == report.title:
-            first = False
-            continue
-        first = False
         level = heading_level(line)
+        if in_head:
+            if not level and len(line) <= MAX_HEAD_LINE and not _HEAD_BREAK.search(line):
+                continue  # the report's head: title (over one or more lines), unit line, session line
+            in_head = False
         # a heading line on its own, or a heading sentence that opens a paragraph of content
         units = _sentences(text, line_start, line_end)
         standalone = level and len(line) <= MAX_HEADING and len(units) == 1

@@ -85,7 +85,7 @@ class IndexSettings:
 
 def index_header(report: Report, section: str) -> str:
     """The contextual header each passage is indexed with (never displayed)."""
-    return f"【{report.org}】【{' '.join(report.aliases[:6])}】【{report.year}年】【{section}】"
+    return f"【{report.org}】【{' '.join(report.aliases[:6])}】【{f'{report.year}年' if report.year else ''}】【{section}】"
 
 
 FAULT_ENV = "GOVQA_FAULT_PAUSE"
@@ -360,7 +360,7 @@ def write_generation(path: Path, segments: list[dict], reports: list[Report], em
         path / "manifest.json", embedder=embedder_name, dim=dim, dictionary=dictionary_hash(), segments=segments,
         reports=len(reports), passages=sum(s["passages"] for s in segments), hnsw_ef_search=settings.hnsw_ef_search,
         ivf_probe=settings.ivf_probe,
-        years={str(k): v for k, v in sorted(years.items())},
+        years={str(k): v for k, v in sorted(years.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))},
     )
 
 

@@ -117,22 +117,27 @@ def _manifest_for(file: Path, cache: dict[Path, dict[str, dict]], extra: dict[st
 
 
 def parse_report(path: Path, overrides: dict | None = None) -> Report:
-    """Read, clean and describe one report file; ReportReadError says why it cannot be used."""
+    """Read, clean and describe one report file; ReportReadError says why it cannot be used (no
+    text). A report whose unit or year the text does not give is still described, with what is
+    known, and its `review` says what a person should check; a manifest field clears that."""
     clean = clean_text(read_file(path))
     if len(clean.text) < 20:
         raise ReportReadError("the file has almost no text")
     meta = extract_metadata(clean)
     fields = {k: getattr(meta, k) for k in _OVERRIDABLE}
-    for key, value in (overrides or {}).items():
-        if key in _OVERRIDABLE:
-            fields[key] = tuple(value) if key == "aliases" else value
-    if not fields["year"]:
-        raise ReportReadError(f"no year found in the text; give it in reports.toml beside the file ([\"{path.name}\"] year = 2023)")
-    if not fields["org"]:
-        raise ReportReadError("no reporting unit found in the text; give it in reports.toml beside the file (org = \"…\")")
+    given = {k for k in (overrides or {}) if k in _OVERRIDABLE}
+    for key in given:
+        value = overrides[key]
+        fields[key] = tuple(value) if key == "aliases" else value
+    hint = {"org": f' (org = "…" in reports.toml beside the file, ["{path.name}"])',
+            "year": f' (year = 2023 in reports.toml beside the file, ["{path.name}"])'}
+    review = tuple(reason + (hint.get(field, "") if not fields.get(field) else "")
+                   for field, reason in meta.review if field not in given)
+    spans = tuple(s for s in meta.spans if s[0] not in given)
     report_id = hashlib.sha256(clean.text.encode("utf-8")).hexdigest()[:16]
     source = (overrides or {}).get("source") or path.name
-    return Report(id=report_id, source=source, path=str(path.resolve()), text=clean.text, **fields)
+    return Report(id=report_id, source=source, path=str(path.resolve()), text=clean.text, review=review, spans=spans,
+                  **fields)
 
 
 def _vec_key(embedder_name: str, text: str) -> str:
@@ -204,9 +209,11 @@ def ingest(
                 if replace(reports[report.id], text="") != replace(report, text=""):  # same text, new metadata
                     new_reports.append(report)
                     reports[report.id] = report
-                    result.files.append(FileResult(str(file), "updated", report.id, report.org, report.year))
+                    result.files.append(FileResult(str(file), "updated", report.id, report.org, report.year,
+                                                   review=report.review))
                 else:
-                    result.files.append(FileResult(str(file), "unchanged", report.id, report.org, report.year))
+                    result.files.append(FileResult(str(file), "unchanged", report.id, report.org, report.year,
+                                                   review=report.review))
                 continue
             if report.id in reports:
                 same = reports[report.id]
@@ -220,7 +227,7 @@ def ingest(
             reports[report.id] = report
             by_path[report.path] = report
             new_reports.append(report)
-            result.files.append(FileResult(str(file), status, report.id, report.org, report.year))
+            result.files.append(FileResult(str(file), status, report.id, report.org, report.year, review=report.review))
         if prune:
             for report in list(reports.values()):
                 if report.path and not Path(report.path).exists():

@@ -71,6 +71,16 @@ def is_place(name: str) -> bool:
     return name in _table()[0]
 
 
+def levels(name: str) -> set[int]:
+    """The levels a division name is at (0 province, 1 prefecture, 2 county); a municipality such
+    as 天津市 is at 0 and 1; empty for a name that is no division."""
+    return {p.level for p in _table()[0].get(name, [])}
+
+
+def division_names() -> list[str]:
+    return list(_table()[0])
+
+
 def _place_at(name: str, i: int) -> int:
     """Length of the place word starting at name[i] (a division name, or a stem plus a zone
     suffix such as 珠海高新技术产业开发区), 0 if none."""

@@ -13,13 +13,16 @@ class Report:
     org: str  # the reporting unit, full name where the text gives it
     aliases: tuple[str, ...]  # short names used for the unit (重点区域署, 国资委 ...)
     region: str
-    year: int  # the year the report covers, not the publication year
+    year: int | None  # the year the report covers, not the publication year; None when nothing gives it
     published: str | None  # ISO date, when the text or the web page says it
     text: str  # cleaned text; passages point into it by character offsets
     path: str = ""  # where the file was read from (for pruning reports whose files are gone)
     # why a person should check this report's metadata (unit or year not found in the text, and what
     # was assumed instead); empty when the text stated everything. Shown by ingest and `reports`.
     review: tuple[str, ...] = ()
+    # where each field was read from: (field, start, end) offsets in `text` of the line ("title",
+    # "org", "year", "published"), for citing it; none for a field a manifest gave
+    spans: tuple[tuple[str, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Passage:
     start: int
     end: int
     org: str
-    year: int
+    year: int | None
     source: str
 
 

@@ -37,15 +37,18 @@ def test_region_and_unit_aliases():
 
 def test_manifest_overrides_fields_and_supplies_a_missing_year(tmp_path):
     from retriever.ingest import _manifest_for
-    from retriever.readers import ReportReadError
 
     path = tmp_path / "r.txt"
     path.write_text("区统计局坚持依法统计，全面推进法治建设。全年开展统计执法检查15次。\n", encoding="utf-8")
-    with pytest.raises(ReportReadError, match="no year"):
-        parse_report(path)
+    report = parse_report(path)  # indexed with what is known, flagged for a person's check
+    assert report.year is None
+    assert any("no year" in r for r in report.review)
+    assert "year" not in {s[0] for s in report.spans}
     (tmp_path / "reports.toml").write_text('["r.txt"]\nyear = 2022\norg = "某市某区统计局"\naliases = ["统计局"]\n', encoding="utf-8")
     report = parse_report(path, _manifest_for(path, {}, {}))
     assert (report.year, report.org, report.aliases) == (2022, "某市某区统计局", ("统计局",))
+    assert report.review == ()  # the manifest gave what was missing
+    assert not {"org", "year"} & {s[0] for s in report.spans}
 
 
 @needs_shared()
