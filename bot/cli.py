@@ -146,7 +146,7 @@ def reports_cmd(config, index_dir, as_json):
 def search_cmd(config, question, k, year, org, mode, index_dir, as_json):
     """Ranked passages for a question, with source, unit, year and section."""
     service = open_service(config, index_dir)
-    filters = service.searcher.parse_filters(question, years=year, orgs=org)
+    filters = service.searcher.catalog.resolve(question, years=year, orgs=org)
     result = service.searcher.search(question, k=k, filters=filters, mode=mode)
     rows = [{"rank": i + 1, "score": h.score, "ranks": h.ranks, "source": h.passage.source, "org": h.passage.org,
              "year": h.passage.year, "section": h.passage.section, "text": h.passage.text,

@@ -7,8 +7,9 @@ from .conftest import DEV, REPO, REPORTS, SAMPLES, needs_shared
 
 
 def govqa(*args, cwd=None, env=None):
+    # PYTHONPATH: this checkout's code also when the command runs in another folder
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True,
-                          cwd=cwd or REPO, env={**os.environ, **(env or {})}, timeout=600)
+                          cwd=cwd or REPO, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})}, timeout=600)
 
 
 def test_ingest_search_ask_on_samples(tmp_path):
@@ -55,6 +56,30 @@ def test_eval_command_prints_the_figures(tmp_path):
     r = govqa("eval", str(DEV), "--reports", str(REPORTS), "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     figures = json.loads(r.stdout)
-    for key in ("hit_at_1", "hit_at_5", "mrr_at_10", "answer_accuracy", "citation_accuracy", "refusal_accuracy", "false_refusal_rate"):
+    for key in ("hit_at_1", "hit_at_5", "mrr_at_10", "answer_accuracy", "citation_accuracy", "refusal_accuracy",
+                "false_refusal_rate", "wrong_answer_rate", "reports_failed", "reports_need_review"):
         assert key in figures
     assert figures["answer_accuracy"] >= 0.95 and figures["refusal_accuracy"] == 1.0
+    assert figures["wrong_answer_rate"] == 0.0 and figures["reports_failed"] == 0
+
+
+def test_eval_says_first_which_reports_failed_also_from_a_reused_index(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bad.pdf").write_bytes(b"%PDF-1.4 broken")
+    (folder / "ok.txt").write_text((SAMPLES / "zhongdianquyu_2023.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "a", "question": "重点区域署2023年出具了多少份法律意见书？", "doc": "ok.txt",
+                                     "answer": ["79件"], "evidence": "出具法律意见书79件", "kind": "numeric"},
+                                    ensure_ascii=False) + "\n", encoding="utf-8")
+    first = govqa("eval", str(questions), "--reports", str(folder), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0] == "!! 1 report failed to index (questions about them cannot be answered):"
+    assert lines[1].startswith("!!   bad.pdf: not a readable .pdf file")
+    # the second run reuses the cached index (no new generation) and still says so, from its ingest log
+    again = govqa("eval", str(questions), "--reports", str(folder), "--json", cwd=tmp_path)
+    figures = json.loads(again.stdout)
+    assert figures["generation"] == "g000001" and len(list((tmp_path / ".govqa-cache").iterdir())) == 1
+    assert figures["reports_failed"] == 1 and figures["reports_failed_list"][0]["file"] == "bad.pdf"
+    assert figures["answer_accuracy"] == 1.0 and figures["wrong_answer_rate"] == 0.0
