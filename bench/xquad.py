@@ -115,7 +115,7 @@ def main() -> None:
                     row["sweep"][f"context {c}"] = measure(HybridSearcher(index, embedder, alpha=alpha, context=c),
                                                            questions, "hybrid")
             composer = AnswerComposer(searcher, top_k=int(config["answer"]["top_k"]),
-                                      min_coverage=float(config["answer"]["min_coverage"]))
+                                      min_confidence=float(config["answer"]["min_confidence"]))
             row["answers"] = answer_span_rate(composer, questions)
             out[level] = row
             print(f"\n{level} level ({len(passages)} candidates, {len(questions)} questions, alpha {alpha}, context {context}):")

@@ -45,5 +45,5 @@ def open_service(config: dict, index_dir: str | Path | None = None, embedder: Em
                               candidates=int(config["search"]["candidates"]),
                               context=float(config["search"]["context"]))
     composer = AnswerComposer(searcher, top_k=int(config["answer"]["top_k"]),
-                              min_coverage=float(config["answer"]["min_coverage"]))
+                              min_confidence=float(config["answer"]["min_confidence"]))
     return Service(index, searcher, composer)

@@ -502,8 +502,12 @@ class Index:
         """Passages of each report, in the order of `reports`."""
         return self._hi - self._lo
 
+    def df(self, token: str) -> int:
+        """How many passages hold the token."""
+        return sum(seg.df(token) for seg in self.segments)
+
     def idf(self, token: str) -> float:
-        df = sum(seg.df(token) for seg in self.segments)
+        df = self.df(token)
         return float(np.log(1 + (self.doc_count - df + 0.5) / (df + 0.5)))
 
 

@@ -23,6 +23,10 @@ _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _WORD_OK = re.compile(r"[\w\u4e00-\u9fff]")
 BIGRAM_MARK = "\u00b7"  # bigram tokens live in their own namespace: '·重点' is not the word '重点'
 CHAR_MARK = "\u2218"  # and so do single characters
+# A word counted at least this often in jieba's dictionary is everyday language (see is_general):
+# the paraphrase words of questions (给出 954, 上门 500, 撤掉 53) are above it, terms of art from
+# the user dictionary (3) below
+GENERAL_WORD_FREQ = 20
 # BM25 parameters, measured on XQuAD-R sentences: a short passage is not penalised much for length.
 BM25_K1 = 0.9
 BM25_B = 0.4
@@ -32,7 +36,7 @@ def userdict_path():
     return resources.files("retriever").joinpath("userdict.txt")
 
 
-def _dictionary(segmenter) -> None:
+def _dictionary(segmenter) -> dict[str, int]:
     """Load jieba's dictionary and the user dictionary into a jieba-rs segmenter, so that it cuts
     exactly as jieba does (the tests hold it to jieba): jieba adds a word's frequency to the total
     even when the word was already in, and jieba-rs takes the old one out first; an entry no text
@@ -50,6 +54,7 @@ def _dictionary(segmenter) -> None:
             added += freq
     if added > sum(seen.values()):
         segmenter.add_word("\ue000", added - sum(seen.values()), None)
+    return seen
 
 
 def normalize(text: str) -> str:
@@ -65,11 +70,24 @@ class Tokenizer:
         import rjieba
 
         self._segmenter = rjieba.Jieba.empty()
-        _dictionary(self._segmenter)
+        self._frequency = _dictionary(self._segmenter)  # word -> its count in jieba's general corpus
         self._indexed: dict[str, bool] = {}  # word -> whether index_words keeps it
 
     def words(self, text: str) -> list[str]:
         return [w for w in self._segmenter.cut(normalize(text), False) if _WORD_OK.search(w) and w.strip()]
+
+    def is_general(self, word: str) -> bool:
+        """Whether a word is everyday language rather than a term of art: its frequency in jieba's
+        dictionary (counts from a general corpus) is at least GENERAL_WORD_FREQ; a word jieba does
+        not know (拿了, 全国奖) is as general as its least common dictionary part. 给出 954, 书面 673,
+        上门 500 are general; 简易程序 3, 行政处罚 3 (the user dictionary's terms) are not."""
+        freq = self._frequency.get(word)
+        if freq is None:
+            parts = self._segmenter.cut(word, False)
+            if len(parts) < 2:
+                return False
+            freq = min(self._frequency.get(p, 0) for p in parts)
+        return freq >= GENERAL_WORD_FREQ
 
     def tokens(self, text: str) -> list[str]:
         """BM25 tokens: jieba words, then character bigrams and single characters."""

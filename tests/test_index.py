@@ -355,8 +355,8 @@ def test_vocabulary_encodes_the_tokens_the_tokenizer_gives():
 def test_unit_matching_by_lookup_equals_the_scan_with_many_reports_sharing_names():
     """Many reports of one unit (its years) and many units under one short name, as in a province's
     corpus: the dictionary lookup still equals the scan of every alias."""
-    from retriever.metadata import alias_set
     from retriever.catalog import UnitMatcher, match_units
+    from retriever.metadata import alias_set
     from retriever.types import Report
 
     reports = []
