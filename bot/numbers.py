@@ -64,6 +64,8 @@ _GROUPED_RE = re.compile(rf"(?=\d){_GROUPED}")
 _ARABIC = rf"{_GROUPED}|(?<![\d.．])\d+(?:[.．]\d+)?"
 _NUM = rf"(?:{_ARABIC}|(?<![几数成{CN_NUMERAL}]){_CN})"
 _MEASURE_ALT = "|".join(re.escape(m) for m in _BASE_MEASURES)
+# first characters of the measure words: the alternation is tried only where one can start (2x faster)
+_MEASURE_FIRST = re.escape("".join(sorted({m[0] for m in _BASE_MEASURES})))
 # One figure. Matches: 79件, 40余条, 约5万余人次, 1,234件, 3-5个, 三至五年, 1.5亿元,
 # 一点五亿元, 5000余万元, 95.6%, 百分之九十五点六, 第四, 第27位, 100人左右, 90%以上, 超471万
 QUANTITY = re.compile(
@@ -73,7 +75,7 @@ QUANTITY = re.compile(
     rf"(?P<a>{_NUM})(?P<ascale>百万|千万|万亿|万|亿)?"
     rf"(?:\s*(?P<dash>[-~—–－～〜]|至|到)\s*(?P<b>{_NUM}))?"
     rf"(?P<ap1>余|多)?(?P<scale>百万|千万|万亿|万|亿)?(?P<ap2>余|多)?"
-    rf"(?P<unit>{_MEASURE_ALT})?(?P<ap3>余)?(?P<post>以上|左右|之多|以下|以内)?"
+    rf"(?:(?=[{_MEASURE_FIRST}])(?P<unit>{_MEASURE_ALT}))?(?P<ap3>余)?(?P<post>以上|左右|之多|以下|以内)?"
 )
 # a ratio between two numbers: 1:1, 3∶1, 1：2, 1比1
 _RATIO_RE = re.compile(rf"(?=\d)(?P<a>{_ARABIC})\s*(?P<sep>[:：∶]|比)\s*(?P<b>{_ARABIC})(?![\d:：∶])")
@@ -323,17 +325,30 @@ def split_clauses(text: str) -> list[tuple[int, int]]:
 # Measure words that name the same thing: a question's 多少人 is answered by 300名 or 12位.
 _SAME_MEASURE = ({"人", "名", "位"}, {"件", "宗", "起"})
 _MONEY_WORDS = {"元", "万元", "亿元"}
-# 多少钱, 多少资金, 经费多少, 投入了多少万元, 金额
-_ASK_MONEY = re.compile(r"多少钱|几钱|资金|经费|费用|金额|预算|款项|投入多少|花了多少|花费|多少万?元|几[万亿]元|罚款多少|罚没")
-# 比例, 占比, 比率, 百分比, 百分之几, 办结率是多少, 满意度, 多少个百分点
-_ASK_PERCENT = re.compile(r"比例|占比|比率|百分比|百分之几|百分点|率|满意度|覆盖面")
+# 多少钱, 多少资金, 经费多少, 罚款金额
+_ASK_MONEY = re.compile(r"多少钱|几钱|资金|经费|费用|金额|预算|款项|投入多少|花了多少|花费|罚款|罚没")
+# 比例, 占比, 比率, 百分比, 百分之几, 办结率是多少, 满意度 (not 率先: "first to")
+_ASK_PERCENT = re.compile(r"比例|占比|比率|百分比|百分之几|百分点|率(?!先)|满意度")
 # 排第几, 第几名, 排名, 名次, 位次, 位列第几
 _ASK_ORDINAL = re.compile(r"第几|排名|排第|排在|名次|位次|位列|位居")
-# 几年, 多少年, 多久, 多长时间, 几个月, 多少天, 多少小时
-_ASK_DURATION = re.compile(r"多久|多长时间|多少时间|(?:几|多少)(?P<u>个工作日|工作日|个月|年|天|小时|分钟|周)(?!度|份|轻|级|代)")
-_ASK_MEASURE = re.compile(rf"(?:多少|几)\s*(?P<u>{'|'.join(map(re.escape, MEASURE_WORDS))})")  # 几种, 多少人次
+_ASK_DURATION = re.compile(r"多久|多长时间|多少时间")  # 审批时限压缩了多长时间
+# 几种, 多少人次, 多少万元, 几个工作日, 多少年 (the 年 of 多少年轻干部, 几年级 is no measure: see _NOT_YEARS)
+_ASK_MEASURE = re.compile(rf"(?:多少|几)\s*(?P<u>{'|'.join(map(re.escape, MEASURE_WORDS))})")
+_NOT_YEARS = set("轻度份级代")
 _ASK_RATIO = re.compile(r"几倍|多少倍")
 _ASK_ANY = re.compile(r"多少|几|数量|多大|多高|总数|总量|规模")
+
+
+def _asked_unit(q: str) -> str | None:
+    for m in _ASK_MEASURE.finditer(q):
+        if m.group("u") == "年" and q[m.end() : m.end() + 1] in _NOT_YEARS:
+            continue
+        return m.group("u")
+    return None
+
+
+def _percent_words(q: str) -> set[str]:
+    return {"%", "个百分点"} if "百分点" in q else {"%"}
 
 
 def asked_measure(question: str) -> tuple[str | None, set[str]]:
@@ -341,30 +356,34 @@ def asked_measure(question: str) -> tuple[str | None, set[str]]:
     有几种… -> ("count", {"种"}); 多少人次 -> ("count", {"人次"}); 花了多少钱 -> ("money", {"元", "万元", "亿元"});
     通过率是多少 -> ("percent", {"%"}); 排第几 -> ("ordinal", set()); 连续几年 -> ("duration", {"年"});
     多少 with no hint -> ("count", set()); no figure asked -> (None, set()). A quantity answers when its
-    kind is the kind and, if words are given, its unit or measure is one of them."""
+    kind is the kind and, if words are given, its unit or measure is one of them. A measure word named
+    after 多少/几 decides first (多少个资金项目 asks a count), then rate, money and time words."""
     q = fold(question)
     if _ASK_ORDINAL.search(q):
         return "ordinal", set()
     if _ASK_RATIO.search(q):
         return "ratio", {"倍"}
-    if _ASK_PERCENT.search(q):  # before money: 资金拨付率 asks a rate
-        return "percent", {"%", "个百分点"} if "百分点" in q else {"%"}
-    if _ASK_MONEY.search(q):
-        return "money", set(_MONEY_WORDS)
-    m = _ASK_DURATION.search(q)
-    if m:
-        return "duration", {m.group("u")} if m.group("u") else set()
-    m = _ASK_MEASURE.search(q)
-    if m:
-        unit = m.group("u")
+    unit = _asked_unit(q)
+    if unit:
         base = unit[1:] if unit[0] in "万亿" and len(unit) > 1 else unit
+        kind = _kind(base) if base not in ("万", "亿") else "count"
+        if kind == "money":
+            return kind, set(_MONEY_WORDS)
+        if kind == "percent":
+            return kind, _percent_words(q)
         if base in ("万", "亿"):
-            return "count", set()
+            return kind, set()
         words = {base}
         for group in _SAME_MEASURE:
             if base in group:
                 words = set(group)
-        return _kind(base), words
+        return kind, words
+    if _ASK_PERCENT.search(q):  # before money: 资金拨付率 asks a rate
+        return "percent", _percent_words(q)
+    if _ASK_MONEY.search(q):
+        return "money", set(_MONEY_WORDS)
+    if _ASK_DURATION.search(q):
+        return "duration", set()
     if _ASK_ANY.search(q):
         return "count", set()
     return None, set()
