@@ -199,27 +199,27 @@ class AnswerComposer:
                       why="answered unit by unit")
 
     def _unit_parts(self, question: str, filters: Filters) -> list[tuple[str, Filters]]:
-        """One question per unit named: the text from the unit's name to the next unit's, with the
-        ask of a later part when a part asks nothing of its own ("长寿卫健委2022年和…各办了多少件")."""
+        """One question per unit named: the text from the unit's name to the next unit's. A part that
+        asks nothing of its own ("长寿卫健委2022年和…各办了多少件审批？", "钱塘区的行政复议案件和天河区的
+        个体工商户，各同比增长了多少？") takes the asking clause of the next part that has one."""
         text = unicodedata.normalize("NFKC", question)
-        starts = []
-        for name, ids in filters.groups:
-            at = text.find(name)
-            starts.append((at if at >= 0 else len(text), name, ids))
-        starts.sort()
-        lead = text[: starts[0][0]]
-        pieces = [text[at : (starts[i + 1][0] if i + 1 < len(starts) else len(text))] for i, (at, _, _) in enumerate(starts)]
-        asks = [re.sub(r"^[和与及、，,；;和]+|[和与及、，,；;]+$", "", _YEAR_MENTION.sub("", p.replace(name, "", 1)))
-                for p, (_, name, _) in zip(pieces, starts, strict=True)]
+        starts = sorted((text.find(name) if name in text else len(text), name, ids) for name, ids in filters.groups)
+        lead = text[: starts[0][0]].strip(" ，,:：")
         out = []
-        for i, (piece, (_, name, ids)) in enumerate(zip(pieces, starts, strict=True)):
-            years = self.catalog.resolve(piece, years=()).years or filters.years
-            ask = asks[i]
-            if not (NUMERIC_ASK.search(ask) or FACT_ASK.search(ask)):
-                ask = next((a for a in asks[i + 1 :] if NUMERIC_ASK.search(a) or FACT_ASK.search(a)), ask)
-            ask = re.sub(r"^[各都分别]+", "", ask.strip())
+        topics, asking = [], []
+        for i, (at, name, _) in enumerate(starts):
+            piece = text[at : (starts[i + 1][0] if i + 1 < len(starts) else len(text))]
+            topic = _YEAR_MENTION.sub("", piece.replace(name, "", 1)).strip(" 和与及、，,；;的")
+            topics.append((topic, self.catalog.resolve(piece).years or filters.years))
+            clause = next((c for c in reversed(re.split(r"[，,；;]", topic)) if NUMERIC_ASK.search(c) or FACT_ASK.search(c)), "")
+            asking.append(re.sub(r"^[各都分别]+", "", clause.strip()))
+        for i, ((topic, years), (_, name, ids)) in enumerate(zip(topics, starts, strict=True)):
+            if not asking[i]:
+                borrowed = next((a for a in asking[i + 1 :] if a), "")
+                topic = f"{topic}{borrowed}"
+            year_text = "".join(f"{y}年" for y in years if str(y) not in lead)
             sub = Filters(years=tuple(years), report_ids=tuple(ids), orgs=(name,), groups=((name, tuple(ids)),))
-            out.append((f"{lead.strip()}{name}{''.join(f'{y}年' for y in years)}{ask}", sub))
+            out.append((f"{lead}{name}{year_text}{topic}", sub))
         return out
 
     def _searched(self, result: SearchResult) -> dict:
@@ -253,7 +253,7 @@ class AnswerComposer:
                                 q.kind == ask.measure_kind for q in quantities):
                             continue
                         if ask.measure_words:
-                            agree = MEASURE_AGREES if any(q.unit in ask.measure_words for q in quantities) else -MEASURE_MISMATCH
+                            agree = MEASURE_AGREES if any({q.unit, q.measure} & ask.measure_words for q in quantities) else -MEASURE_MISMATCH
                     if ask.numeric:
                         own = coverage(ask.terms, normalise(QUOTED_NAME.sub("|", clause)), normalise("|".join(QUOTED_NAME.findall(clause))))
                     else:
@@ -319,6 +319,8 @@ class AnswerComposer:
             if ask.terms and own < FOLLOW_MIN_COVERAGE:
                 continue
             same_sentence = c.hit.passage.id == first.hit.passage.id and c.sent_start == first.sent_start
+            if ask.within and not (same_sentence and c.clause_start > first.clause_start):
+                continue  # "其中…": a part of the first figure, said after it
             key = (same_sentence, own, c.clause_start > first.clause_start, -abs(c.clause_start - first.clause_end))
             if best is None or key > best[0]:
                 best = (key, c)

@@ -35,8 +35,9 @@ ASK_SPLIT = re.compile(r"[，,；;？?]|以及|并且|同时|另外")
 _MONTHS = re.compile(r"\d{1,2}\s*(?:到|至|-|—|~|－)\s*\d{1,2}\s*月份?|\d{1,2}\s*月(?:份|底|末|初)?|(?:19|20)\d{2}\s*年度?")
 # Words of a question that say nothing of what is asked
 _QUESTION_NOISE = ("今年", "去年", "本年", "本年度", "年度", "全年度", "一共", "总共", "共计", "截至", "截止", "期间", "分别",
-                   "情况", "报告", "方面", "相关", "一下", "请问", "具体", "大概", "左右", "到底", "都", "里面", "那份", "这份")
-_SINGLE_NOISE = "了过着吗呢啊吧是有个次年把给被在和与及的呀么"
+                   "情况", "报告", "方面", "相关", "一下", "请问", "具体", "大概", "左右", "到底", "都", "里面", "那份", "这份",
+                   "其中", "百分之")  # 其中 is a qualifier (Ask.within), 百分之多少 asks for a percentage
+_SINGLE_NOISE = "了过着吗呢啊吧是有个次年把给被在和与及的呀么各"
 _CONTEXT_DROP = re.compile(r"[、“”‘’《》\"'「」『』\s·]")
 # The question's own figures (266项任务 in "那266项任务…完成了多少项"): never the answer
 _STATED_FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:" + "|".join(map(re.escape, sorted(MEASURE_WORDS, key=len, reverse=True))) + ")")
@@ -72,6 +73,7 @@ class Ask:
     stated: frozenset[float]  # figures the question itself states
     anchors: tuple[str, str]  # content words just before and after the question word (fact asks)
     plain: str  # the ask without unit names and years: what is compared by meaning with a clause
+    within: bool  # "其中…几起": a part of a figure just given, said after it in the same sentence
 
 
 def coverage(terms: tuple[Term, ...] | list[Term], context: str, quoted: str = "") -> float:
@@ -115,6 +117,9 @@ MIN_TERM_WEIGHT = 0.1
 # official words were all in the answer. A term of art no report uses (简易程序) keeps full IDF:
 # a question about it is not answered from a sentence that does not say it.
 UNSEEN_WEIGHT = 1.0
+# A single character that is a word of its own in a question (做, 打, 搞, 查) is a light verb or a
+# particle more often than the subject: it weighs at most this much
+SINGLE_CHARACTER_WEIGHT = 1.0
 
 
 class QuestionReader:
@@ -157,6 +162,8 @@ class QuestionReader:
             # weigh the term by the most common of its full-strength forms that the reports use
             used = [self.idf(f) for f, share in forms.items() if share == 1.0 and self.used(f)]
             weight = min(used) if used else UNSEEN_WEIGHT if self.tokenizer.is_general(word) else self.idf(word)
+            if len(word) == 1:
+                weight = min(weight, SINGLE_CHARACTER_WEIGHT)
             out[word] = Term(word, max(weight, MIN_TERM_WEIGHT), forms)
         return list(out.values())
 
@@ -186,7 +193,7 @@ class QuestionReader:
                            for v in number_values(m.group(0)))
         return Ask(text=part, terms=tuple(self.terms(part, filters)), numeric=numeric, rate=bool(RATE_ASK.search(part)),
                    measure_kind=kind, measure_words=frozenset(words), stated=stated,
-                   anchors=self.anchors(part, filters) if not numeric else ("", ""), plain=self.plain(part, filters))
+                   anchors=self.anchors(part, filters) if not numeric else ("", ""), plain=self.plain(part, filters), within="其中" in part)
 
     @staticmethod
     def plain(part: str, filters: Filters) -> str:
