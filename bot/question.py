@@ -71,7 +71,7 @@ class Ask:
     measure_kind: str  # "count", "percent", "money", "ordinal", "duration", …
     measure_words: frozenset[str]  # the measure words it asks for (人次, 种, 元 …); empty: any
     stated: frozenset[float]  # figures the question itself states
-    anchors: tuple[str, str]  # content words just before and after the question word (fact asks)
+    anchors: tuple[Term, ...]  # the content words just before and after the question word (fact asks)
     plain: str  # the ask without unit names and years: what is compared by meaning with a clause
     within: bool  # "其中…几起": a part of a figure just given, said after it in the same sentence
 
@@ -193,7 +193,7 @@ class QuestionReader:
                            for v in number_values(m.group(0)))
         return Ask(text=part, terms=tuple(self.terms(part, filters)), numeric=numeric, rate=bool(RATE_ASK.search(part)),
                    measure_kind=kind, measure_words=frozenset(words), stated=stated,
-                   anchors=self.anchors(part, filters) if not numeric else ("", ""), plain=self.plain(part, filters), within="其中" in part)
+                   anchors=self.anchors(part, filters) if not numeric else (), plain=self.plain(part, filters), within="其中" in part)
 
     @staticmethod
     def plain(part: str, filters: Filters) -> str:
@@ -202,14 +202,15 @@ class QuestionReader:
             text = text.replace(name, "")
         return _MONTHS.sub("", text).strip(" ，,？?")
 
-    def anchors(self, question: str, filters: Filters) -> tuple[str, str]:
-        """The content words right before and after the question word: 依托[哪个]法治文化公园."""
+    def anchors(self, question: str, filters: Filters) -> tuple[Term, ...]:
+        """The content words right before and after the question word (依托[哪个]法治文化公园,
+        领导小组[谁]当组长): a fact's answer sits where they are, not where the topic is restated."""
         m = FACT_ASK.search(question)
         if not m:
-            return "", ""
+            return ()
         before = self.terms(question[: m.start()], filters)
         after = self.terms(question[m.end() :], filters)
-        return (normalise(before[-1].word) if before else "", normalise(after[0].word) if after else "")
+        return tuple(before[-1:] + after[:1])
 
 
 def is_meta(question: str) -> bool:
