@@ -62,7 +62,7 @@ def print_ingest(result: IngestResult) -> None:
             click.echo(f"  FAILED     {f.path}: {f.error}")
         else:
             detail = f" ({f.error})" if f.error else ""
-            click.echo(f"  {f.status:<10} {Path(f.path).name}: {f.org} · {year_label(f.year)} · {f.passages} passages{detail}")
+            click.echo(f"  {f.status:<10} {Path(f.path).name}: {f.org or '单位不明'} · {year_label(f.year)} · {f.passages} passages{detail}")
             if f.review and f.status != "removed":
                 click.echo(f"             {_needs_review(f.review)}")
     click.echo(f"index {result.generation}: {result.reports} reports, {result.passages} passages "
@@ -125,7 +125,7 @@ def reports_cmd(config, index_dir, as_json):
         _echo_json(rows)
         return
     for r in rows:
-        click.echo(f"{r['id']}  {year_label(r['year'])}  {r['org']}  ({'、'.join(r['aliases'][-3:])})  {r['passages']} passages  "
+        click.echo(f"{r['id']}  {year_label(r['year'])}  {r['org'] or '单位不明'}  ({'、'.join(r['aliases'][-3:])})  {r['passages']} passages  "
                    f"{r['published'] or '-'}  {r['source']}")
         if r["review"]:
             click.echo(f"    {_needs_review(r['review'])}")

@@ -206,7 +206,7 @@ def format_problems(figures: dict) -> list[str]:
     if figures.get("reports_need_review"):
         lines.append(f"!! {_plural(figures['reports_need_review'], 'report needs', 'reports need')} "
                      "a person's check of its metadata:")
-        lines += [f"!!   {r['file']} ({r['org']} · {year_label(r['year'])}): needs review: {'; '.join(r['reasons'])}"
+        lines += [f"!!   {r['file']} ({r['org'] or '单位不明'} · {year_label(r['year'])}): needs review: {'; '.join(r['reasons'])}"
                   for r in figures["reports_need_review_list"]]
     return lines
 

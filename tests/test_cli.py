@@ -83,3 +83,33 @@ def test_eval_says_first_which_reports_failed_also_from_a_reused_index(tmp_path)
     assert figures["generation"] == "g000001" and len(list((tmp_path / ".govqa-cache").iterdir())) == 1
     assert figures["reports_failed"] == 1 and figures["reports_failed_list"][0]["file"] == "bad.pdf"
     assert figures["answer_accuracy"] == 1.0 and figures["wrong_answer_rate"] == 0.0
+
+
+# A report that names neither its unit nor its year: indexed, with what a person should check
+NAMELESS = ("本单位法治政府建设工作情况报告如下。全年办理行政处罚案件146件，罚没款合计83.5万元，重大执法决定法制审核率达到100%。"
+            "组织开展行政执法案卷评查2次，评查案卷60卷。\n")
+
+
+def test_reports_whose_metadata_needs_review_are_shown_by_ingest_reports_and_eval(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "nameless.txt").write_text(NAMELESS, encoding="utf-8")
+    (folder / "ok.txt").write_text((SAMPLES / "zhongdianquyu_2023.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    index = str(tmp_path / "idx")
+    r = govqa("ingest", str(folder), "--index", index)
+    assert r.returncode == 0, r.stderr
+    line = next(i for i, text in enumerate(r.stdout.splitlines()) if "nameless.txt" in text)
+    assert "单位不明 · 年份不明" in r.stdout.splitlines()[line]
+    assert r.stdout.splitlines()[line + 1].strip().startswith("needs review: no year")
+    assert r.stdout.rstrip().endswith("0 failed; 1 need review")
+    r = govqa("reports", "--index", index)
+    assert "年份不明" in r.stdout and "needs review: " in r.stdout and "1 of 2 reports need review" in r.stdout
+    rows = {row["source"]: row for row in json.loads(govqa("reports", "--index", index, "--json").stdout)}
+    assert rows["nameless.txt"]["year"] is None and rows["nameless.txt"]["review"] and not rows["ok.txt"]["review"]
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "u", "question": "重点区域署2023年行政处罚了多少宗案件？", "doc": None, "answer": [],
+                                     "evidence": None, "kind": "unanswerable"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    r = govqa("eval", str(questions), "--reports", str(folder), "--index", index)
+    lines = r.stdout.splitlines()
+    assert lines[0] == "!! 1 report needs a person's check of its metadata:"
+    assert lines[1].startswith("!!   nameless.txt (单位不明 · 年份不明): needs review: no year")
