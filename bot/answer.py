@@ -104,7 +104,7 @@ class _Candidate:
 
 
 class AnswerComposer:
-    def __init__(self, searcher: HybridSearcher, top_k: int = 6, min_confidence: float = 0.55):
+    def __init__(self, searcher: HybridSearcher, top_k: int = 6, min_confidence: float = 0.45):
         if top_k < 1:
             raise ValueError(f"answer top_k must be >= 1, got {top_k!r}")
         if not 0 < min_confidence <= 1:

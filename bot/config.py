@@ -17,7 +17,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "embedder": {"name": "use-multilingual", "model": "", "dim": 256, "workers": 0},
     "search": {"alpha": 0.4, "candidates": 100, "context": 0.3, "faiss_exact_max": 20000, "faiss_ann": "ivf",
                "ivf_lists": 0, "ivf_probe": 64, "hnsw_m": 32, "hnsw_ef_construction": 200, "hnsw_ef_search": 128},
-    "answer": {"top_k": 6, "min_confidence": 0.55},
+    "answer": {"top_k": 6, "min_confidence": 0.45},
     "api": {"host": "127.0.0.1", "port": 8000, "rate_per_second": 20.0, "burst": 40, "max_body_bytes": 65536,
             "max_upload_bytes": 50 * 1024 * 1024, "max_files": 20, "reload_seconds": 2.0},
     "telegram": {"api_base_url": "", "allowed_chats": [], "webhook_url": ""},

@@ -37,8 +37,10 @@ _MONTHS = re.compile(r"\d{1,2}\s*(?:到|至|-|—|~|－)\s*\d{1,2}\s*月份?|\d{
 _QUESTION_NOISE = ("今年", "去年", "本年", "本年度", "年度", "全年度", "一共", "总共", "共计", "截至", "截止", "期间", "分别",
                    "情况", "报告", "方面", "相关", "一下", "请问", "具体", "大概", "左右", "到底", "都", "里面", "那份", "这份",
                    "其中", "百分之")  # 其中 is a qualifier (Ask.within), 百分之多少 asks for a percentage
-_SINGLE_NOISE = "了过着吗呢啊吧是有个次年把给被在和与及的呀么各"
+_SINGLE_NOISE = "了过着吗呢啊吧是有个次年把给被在和与及的呀么各谁里中内"
 _CONTEXT_DROP = re.compile(r"[、“”‘’《》\"'「」『』\s·]")
+# How much money, how many people: the ask itself, not a word to find (罚了多少钱 -> 罚)
+_ASKED_AMOUNT = re.compile(r"(?:多少|几)(?:钱|资金|经费|金额|人|次|回|遍)")
 # The question's own figures (266项任务 in "那266项任务…完成了多少项"): never the answer
 _STATED_FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:" + "|".join(map(re.escape, sorted(MEASURE_WORDS, key=len, reverse=True))) + ")")
 
@@ -122,6 +124,24 @@ UNSEEN_WEIGHT = 1.0
 SINGLE_CHARACTER_WEIGHT = 1.0
 
 
+def _join_single_characters(words) -> list[str]:
+    """Consecutive single characters jieba could not group are one word: 新设 (新|设 in 新设了什么
+    指标) is found in 创新设置, while 新 and 设 alone say little."""
+    out: list[str] = []
+    run = ""
+    for word in words:
+        if len(word) == 1 and "\u4e00" <= word <= "\u9fff":
+            run += word
+            continue
+        if run:
+            out.append(run)
+            run = ""
+        out.append(word)
+    if run:
+        out.append(run)
+    return out
+
+
 class QuestionReader:
     """Reads questions against one index: `idf` gives a word's weight there."""
 
@@ -138,6 +158,7 @@ class QuestionReader:
             text = text.replace(name, " ")
         text = _MONTHS.sub(" ", text)
         text = re.sub(r"(多少|几)\s*(" + "|".join(map(re.escape, MEASURE_WORDS)) + ")", " ", text)
+        text = _ASKED_AMOUNT.sub(" ", text)
         for noise in _QUESTION_NOISE:
             text = text.replace(noise, " ")
         words: list[str] = []
@@ -147,13 +168,11 @@ class QuestionReader:
         for start, end, term in phrases:
             words.append(term)
             rest[start:end] = [" "] * (end - start)
-        words += self.tokenizer.words("".join(rest))
+        words += _join_single_characters(
+            w for w in self.tokenizer.words("".join(rest))
+            if w not in STOPWORDS and re.search(r"[\u4e00-\u9fffA-Za-z0-9]", w) and not (len(w) == 1 and w in _SINGLE_NOISE))
         out: dict[str, Term] = {}
         for word in words:
-            if word in STOPWORDS or not re.search(r"[\u4e00-\u9fffA-Za-z0-9]", word):
-                continue
-            if len(word) == 1 and word in _SINGLE_NOISE:
-                continue
             if word in out:
                 continue
             forms = {normalise(w): s for w, s in thesaurus.expand([word]).items()}
@@ -210,6 +229,8 @@ class QuestionReader:
             return ()
         before = self.terms(question[: m.start()], filters)
         after = self.terms(question[m.end() :], filters)
+        before = [t for t in before if len(t.word) > 1]  # 当, 由: light verbs, not where the answer is
+        after = [t for t in after if len(t.word) > 1]
         return tuple(before[-1:] + after[:1])
 
 
