@@ -236,7 +236,8 @@ def format_figures(figures: dict) -> str:
             lines.append(f"  {cause} ({len(group)}):")
             for f in group:
                 lines.append(f"    {f['id']} [{f['kind']}] {f['question']}  [{', '.join(f['problems'])}]")
-                lines.append(f"        expected {f['expected']}; returned: {f['returned']}")
+                returned = " / ".join(line for line in f["returned"].splitlines() if line.strip())  # one line a failure
+                lines.append(f"        expected {f['expected']}; returned: {returned}")
                 if f["first_citation"]:
                     lines.append(f"        cited ({f['first_citation_source']}): {f['first_citation']}")
     return "\n".join(lines)
