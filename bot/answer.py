@@ -23,6 +23,34 @@ MAX_QUESTION_CHARS = 500
 _YEAR_MENTION = re.compile(r"(?<!\d)(?:19|20)\d{2}\s*年度?")
 # "那2022年呢？", "龙岗区呢": a follow-up that only swaps the unit or the year
 _SWAP_ONLY = re.compile(r"^(?:那么?|还有|换成)?\s*(?P<what>.{0,40}?)\s*(?:的情况|的数字|的)?\s*(?:呢|怎么样|如何)?\s*[？?。.!！]*$")
+# What a question about a report asks for, and the metadata field that answers it
+_META_FIELDS = (
+    ("published", re.compile(r"哪天|什么时候|何时|日期|发布|几月|哪一天")),
+    ("title", re.compile(r"标题|题目|名称|叫什么")),
+    ("year", re.compile(r"哪一?年|年份|年度")),
+)
+# The line under a report's title saying where and when it was delivered:
+# (2025年5月29日在杭州市第十四届人民代表大会常务委员会第二十七次会议上)
+_DELIVERED = re.compile(r"[（(]\s*\d{4}年\d{1,2}月\d{1,2}日在[^）)\n]{2,60}会议上[^）)\n]{0,10}[）)]")
+_HEAD_CHARS = 400  # how far into a report its title block reaches
+# "有哪些街道或者镇的报告": kinds of unit a question lists reports of, by how the unit's name ends
+_UNIT_KINDS = {
+    "街道": r"街道(?:办事处|办)?$", "镇": r"镇(?:人民政府|政府)?$", "乡": r"乡(?:人民政府|政府)?$",
+    "县": r"县(?:人民政府|政府)?$", "区": r"区(?:人民政府|政府)?$", "市": r"市(?:人民政府|政府)?$",
+    "局": r"局$", "委": r"委(?:员会)?$", "厅": r"厅$", "开发区": r"(?:开发区|高新区|经开区)(?:管委会|管理委员会)?$",
+}
+_KIND_QUESTION = re.compile(r"(?:哪些|哪几|几个|几家|多少)([\u4e00-\u9fff、或和及与者还是]{1,12}?)的?报告")
+
+
+def _asked_unit_kinds(question: str) -> list[re.Pattern]:
+    """The kinds of unit a listing question names (哪些街道或者镇的报告 -> 街道, 镇), as patterns."""
+    m = _KIND_QUESTION.search(question)
+    if not m:
+        return []
+    words = re.split(r"[、或和及与者还是]+", m.group(1))
+    return [re.compile(_UNIT_KINDS[w]) for w in words if w in _UNIT_KINDS]
+
+
 # A clause that gives part of the figure before it: "其中民事诉讼50起", "含…"
 _PART = re.compile(r"^\s*(?:其中|含|包括)")
 _UNIT_NAME = re.compile(r"[\u4e00-\u9fff]{1,20}(?:街道办事处|委员会|办公室|管委会|工作部|检察院|法院|街道|公司|中心|局|署|委|办|厅|镇|乡|区|县|市)")
@@ -416,19 +444,31 @@ class AnswerComposer:
         return Answer(question=question, text=text, found=False, related=tuple(near), searched=searched, why=reason)
 
     def _answer_meta(self, question: str, filters: Filters) -> Answer:
+        """Questions about the reports themselves: which there are (of a year, a unit, a kind of unit),
+        their unit, year, date and title. Each report is cited by the line the asked field was read
+        from (a header field, the title, the opening sentence, the signature)."""
         reports = self.searcher.searched_reports(filters)
+        kinds = _asked_unit_kinds(question)
+        if kinds:
+            reports = [r for r in reports if any(k.search(r.org) for k in kinds)]
         searched = {"years": list(filters.years), "orgs": list(filters.orgs), "reports": len(reports)}
         if not reports:
-            return self._refuse(question, filters, searched, self._no_reports_reason(filters))
-        lines = []
-        citations = []
+            return self._refuse(question, filters, searched, self._no_reports_reason(filters), related=False)
+        field = next((f for f, pattern in _META_FIELDS if pattern.search(question)), "org")
+        lines, citations = [], []
         for report in reports:
-            first_line = report.text.split("\n", 1)[0]
+            spans = {name: (a, b) for name, a, b in report.spans}
             date = f"，发布于{report.published}" if report.published else ""
-            lines.append(f"{report.org}{report.year}年的报告（{report.title}{date}）")
+            line = f"{report.org}{self.year_label(report)}的报告（{report.title}{date}）"
+            start, end = spans.get(field) or spans.get("title") or (0, report.text.find("\n") % (len(report.text) + 1))
+            if field == "published" and (delivered := _DELIVERED.search(report.text[:_HEAD_CHARS])):
+                # a report to a people's congress: the day and the session it was delivered at
+                line += f"，{delivered.group(0).strip('（）()')}"
+                start, end = delivered.span()
+            lines.append(line)
             citations.append(Citation(n=len(citations) + 1, source=report.source, title=report.title, org=report.org,
-                                      year=report.year, section="", excerpt=first_line, start=0, end=len(first_line),
+                                      year=report.year, section="", excerpt=report.text[start:end], start=start, end=end,
                                       score=1.0))
         count = f"共{len(reports)}份：" if len(reports) > 1 else ""
         return Answer(question=question, text=count + "；".join(lines) + "。", found=True, citations=tuple(citations),
-                      searched=searched, why="answered from the reports' metadata")
+                      searched=searched, why=f"answered from the reports' metadata ({field})")

@@ -43,6 +43,8 @@ _LEADING_UNIT = re.compile(
 # A department after a place: 宝安区|司法局, 嘉兴市|生态环境局, 武汉市|国资委 (the place is found
 # with the place table; this is what may follow it, 1-10 characters ending in a unit word).
 _DEPARTMENT_AFTER_PLACE = re.compile(rf"[\u4e00-\u9fff]{{0,10}}?(?:{_ENDING})")
+# Question words: a name holding one is a question about units, not a unit (哪些街道, 什么局)
+_ASKING = re.compile(r"哪|什么|几|谁|多少")
 _FILLER = re.compile(r"那个|这个|哪个|的|那|这")
 # Place words that are too common in questions to name a unit on their own (全市 = "the whole city")
 _NOT_A_PLACE_MENTION = ("全市", "全区", "全县", "全省", "本市", "本区", "我市", "我区", "市直", "区直", "县直")
@@ -207,6 +209,8 @@ def unit_mentions(question: str) -> list[UnitMention]:
         out.append(UnitMention(text[i:end], i, end, tuple(places)))
         i = end
     lead = leading_unit(text)
+    if lead and _ASKING.search(lead):
+        lead = None  # "库里有哪些街道…" asks about units, it names none
     if lead and not any(m.start < len(lead) for m in out) and lead not in GENERIC_ALIASES:
         out.insert(0, UnitMention(lead, 0, len(lead), tuple(place_words(lead))))
     return out
