@@ -22,25 +22,32 @@ _TOWN = re.compile(r"^([\u4e00-\u9fff]{2,5}?(?:镇|乡|街道))(人民政府|政
 
 
 @lru_cache(maxsize=1)
-def abbreviations() -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(full name, its short forms), longest full name first."""
+def _rows() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(full name, its short forms) in the table's order."""
     rows = []
     for line in resources.files("retriever").joinpath("abbreviations.tsv").read_text("utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         full, shorts = line.split("\t")
         rows.append((full, tuple(s for s in shorts.split(";") if s and s != full)))
-    return tuple(sorted(rows, key=lambda r: -len(r[0])))
+    return tuple(rows)
+
+
+@lru_cache(maxsize=1)
+def abbreviations() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(full name, its short forms), longest full name first."""
+    return tuple(sorted(_rows(), key=lambda r: -len(r[0])))
 
 
 @lru_cache(maxsize=1)
 def _expansions() -> dict[str, str]:
-    """Short form -> the full name it abbreviates, for short forms that abbreviate one name only."""
-    seen: dict[str, set[str]] = {}
-    for full, shorts in abbreviations():
+    """Short form -> the full name it abbreviates; a short form of several full names (卫健委:
+    卫生健康委员会, 卫生和健康委员会) stands for the one the table lists first, the standard name."""
+    out: dict[str, str] = {}
+    for full, shorts in _rows():
         for short in shorts:
-            seen.setdefault(short, set()).add(full)
-    return {short: fulls.pop() for short, fulls in seen.items() if len(fulls) == 1}
+            out.setdefault(short, full)
+    return out
 
 
 def spellings(name: str) -> set[str]:
@@ -64,6 +71,8 @@ def full_department(short: str) -> str:
     """A department's full name from its standard short form: 国资委 -> 国有资产监督管理委员会,
     卫生健康委 -> 卫生健康委员会; a name with no known short form ending it comes back as given."""
     table = _expansions()
+    if any(short.endswith(full) for full, _ in _rows()):
+        return short  # already written out: 人民政府, 司法局办公室
     for n in range(len(short), 1, -1):  # the longest short form the name ends with
         tail = short[-n:]
         if tail in table:
