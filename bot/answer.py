@@ -269,8 +269,10 @@ class AnswerComposer:
                 else:
                     context, quoted = normalise(sentence) + "|" + section + "|" + unit_context, ""
                 cov = coverage(ask.terms, context, quoted)
+                in_parts = False  # after "其中…" every clause of the sentence is a part of the figure before
                 for c0, c1 in split_clauses(sentence):
                     clause = sentence[c0:c1]
+                    in_parts = in_parts or bool(_PART.match(clause))
                     quantities = [q for q in find_quantities(clause) if q.value not in ask.stated]
                     agree = 0.0
                     if ask.numeric:
@@ -283,10 +285,12 @@ class AnswerComposer:
                             continue
                         if ask.measure_words:
                             agree = MEASURE_AGREES if any({q.unit, q.measure} & ask.measure_words for q in quantities) else -MEASURE_MISMATCH
+                        elif not (ask.rate or ask.change) and all(q.kind == "percent" for q in quantities):
+                            agree = -MEASURE_MISMATCH  # "有多少" asks a count; a rate answers "多少%" or a change
                     if ask.numeric:
                         own = coverage(ask.terms, normalise(QUOTED_NAME.sub("|", clause)), normalise("|".join(QUOTED_NAME.findall(clause))))
-                        if not ask.within and _PART.match(clause):
-                            agree -= PART_OF_FIGURE  # "其中民事诉讼50起" is a part, not the figure asked
+                        if not ask.within and in_parts:
+                            agree -= PART_OF_FIGURE  # "其中民事诉讼50起,行政诉讼14起": parts, not the figure asked
                     else:
                         # a fact: the clause holds the words around the question word
                         own = coverage(ask.anchors or ask.terms, normalise(clause))

@@ -105,6 +105,7 @@ _DEMONSTRATIVE = set("这那每同上下前后本当全整某哪另各任单唯�
 _PLAN_NAME = re.compile(r"行动|规划|计划|攻坚|方案|纲要")  # 三年行动计划: a plan's name, not a duration
 _ENUM_BEFORE = set("，,。！？!?；;：:\n、(（ 　") | {""}  # 第一，… at a clause's start enumerates
 _PRODUCT = set("×*+xX/＊＋ｘＸ／")  # 7×24, 5+2, 1+N: a schedule or a slogan
+_TIMES = set("×*xX＊ｘＸ")  # 7×24小时: round the clock, a figure with its measure word
 _RANK_UNITS = {"名", "位"}  # 第二名, 第27位: a rank; 第一批, 第十四届, 第三方: names
 _QUOTE_LOOKBACK = 30  # an opening “ within this many characters, not closed: the number is quoted (“五个一”)
 
@@ -199,8 +200,14 @@ def _quantity(m: re.Match, text: str) -> Quantity | None:
     chinese = not a[0].isdigit()
     if pre and ordinal:
         return None
-    if before in _PRODUCT or after in _PRODUCT:  # 7×24小时, 5+2: a slogan or a schedule
+    if after in _PRODUCT:  # the 7 of 7×24小时, the 5 of 5+2: a part of a schedule or a slogan
         return None
+    if before in _PRODUCT:
+        if before not in _TIMES or not (unit and text[start - 2 : start - 1].isdigit()):
+            return None  # 1+N, 5+2: a slogan
+        while start > 1 and text[start - 2].isdigit():  # 7×24小时: a schedule, shown whole
+            start -= 1
+        start -= 1
     if before == "上" and a[0] in "百千万亿":  # 上百人, 成千上万: not figures
         return None
     if _quoted(text, start):  # “五个一”工程, “12345”: a name

@@ -21,6 +21,8 @@ NUMERIC_ASK = re.compile(
     r"多少|几[个次名项人件份条篇场宗张家所期批天年种部起户单位]?|比例|比率|占比|百分之几|百分比|[^\s]率(?:是|为|达|有)?(?:多少|几)|数量|多大|多长|多久|金额|第几"
 )
 RATE_ASK = re.compile(r"率|比例|占比|百分")
+# A change asked about, answered as often by a percentage as by a count: 同比增长了多少, 下降了多少
+CHANGE_ASK = re.compile(r"增长|增加|上升|提高|提升|下降|减少|降低|压缩|缩短|同比|环比|比上年|比去年|较上年|较去年|幅度|变化")
 # What / which / who: 哪个, 什么, 谁, 何种 …
 FACT_ASK = re.compile(r"哪个|哪些|哪家|哪里|哪项|哪一|哪部|哪两|哪几|什么|谁|何[种处地时]|怎样|如何|是否")
 # How / what measures: 采取了哪些措施, 怎么做的, 有什么做法 — answered with the best sentences of a section
@@ -70,6 +72,7 @@ class Ask:
     terms: tuple[Term, ...]
     numeric: bool
     rate: bool
+    change: bool  # a change (同比增长了多少): a percentage answers it as well as a count
     measure_kind: str  # "count", "percent", "money", "ordinal", "duration", …
     measure_words: frozenset[str]  # the measure words it asks for (人次, 种, 元 …); empty: any
     stated: frozenset[float]  # figures the question itself states
@@ -210,7 +213,7 @@ class QuestionReader:
         kind, words = asked_measure(part) if numeric else ("", set())
         stated = frozenset(v for m in _STATED_FIGURE.finditer(unicodedata.normalize("NFKC", question))
                            for v in number_values(m.group(0)))
-        return Ask(text=part, terms=tuple(self.terms(part, filters)), numeric=numeric, rate=bool(RATE_ASK.search(part)),
+        return Ask(text=part, terms=tuple(self.terms(part, filters)), numeric=numeric, rate=bool(RATE_ASK.search(part)), change=bool(CHANGE_ASK.search(part)),
                    measure_kind=kind, measure_words=frozenset(words), stated=stated,
                    anchors=self.anchors(part, filters) if not numeric else (), plain=self.plain(part, filters), within="其中" in part)
 
