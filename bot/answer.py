@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from retriever.search import HybridSearcher, SearchResult
 from retriever.tokenize import get_tokenizer
@@ -51,6 +51,8 @@ def _asked_unit_kinds(question: str) -> list[re.Pattern]:
     return [re.compile(_UNIT_KINDS[w]) for w in words if w in _UNIT_KINDS]
 
 
+# Two years asked about each: "2023年和2024年的报告里…分别", "2022、2023年各…"
+_EACH_YEAR = re.compile(r"(?:19|20)\d{2}\s*年?度?\s*(?:和|与|及|、|以及|跟)\s*(?:19|20)\d{2}|分别|各自|各是|各有|对比|比较")
 # A clause that gives part of the figure before it: "其中民事诉讼50起", "含…"
 _PART = re.compile(r"^\s*(?:其中|含|包括)")
 _UNIT_NAME = re.compile(r"[\u4e00-\u9fff]{1,20}(?:街道办事处|委员会|办公室|管委会|工作部|检察院|法院|街道|公司|中心|局|署|委|办|厅|镇|乡|区|县|市)")
@@ -186,7 +188,10 @@ class AnswerComposer:
         if is_meta(question):
             return self._answer_meta(question, filters)
         if len(filters.groups) >= 2:
-            return self._answer_each(question, filters, top_k)
+            return self._answer_each(question, self._unit_parts(question, filters), filters, top_k)
+        if len(filters.years) >= 2 and _EACH_YEAR.search(question):
+            parts = [(question, replace(filters, years=(year,))) for year in filters.years]
+            return self._answer_each(question, parts, filters, top_k)
         return self._answer_one(question, filters, top_k)
 
     def _answer_one(self, question: str, filters: Filters, top_k: int | None = None) -> Answer:
@@ -207,10 +212,10 @@ class AnswerComposer:
             chosen.append(follow)
         return self._compose(question, chosen, filters, searched)
 
-    def _answer_each(self, question: str, filters: Filters, top_k: int | None) -> Answer:
-        """A question naming several units ("公义镇2021年…几次，五常街道2024年…多少份？", "长寿卫健委和
-        上城教育局各办了多少件？"): each unit's part is answered from that unit's reports alone."""
-        parts = self._unit_parts(question, filters)
+    def _answer_each(self, question: str, parts: list[tuple[str, Filters]], filters: Filters, top_k: int | None) -> Answer:
+        """A question about several units ("公义镇2021年…几次，五常街道2024年…多少份？", "长寿卫健委和
+        上城教育局各办了多少件？") or years ("2023年和2024年…分别排第几？"): each part is answered from
+        its own unit's and year's reports alone."""
         answers = [self._answer_one(part, sub, top_k) for part, sub in parts]
         found = all(a.found for a in answers)
         lead = "\n".join(a.text for a in answers)
@@ -221,8 +226,9 @@ class AnswerComposer:
             related += a.related
         searched = {"years": list(filters.years), "orgs": list(filters.orgs), "reports": sum(a.searched.get("reports", 0) for a in answers)}
         if not found:
-            missing = "、".join(sub.orgs[0] for (_, sub), a in zip(parts, answers, strict=True) if not a.found)
-            lead = f"未找到：问题问到的单位中，{missing}的报告没有能回答的内容；各单位的结果如下：\n{lead}"
+            missing = "、".join("".join(sub.orgs[:1]) + "".join(f"{y}年" for y in sub.years)
+                               for (_, sub), a in zip(parts, answers, strict=True) if not a.found)
+            lead = f"未找到：问题问到的报告中，{missing}的报告没有能回答的内容；各部分的结果如下：\n{lead}"
         return Answer(question=question, text=lead, found=found, citations=tuple(citations) if found else (),
                       related=tuple(related) + (tuple(citations) if not found else ()), searched=searched,
                       why="answered unit by unit")

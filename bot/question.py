@@ -41,8 +41,8 @@ _QUESTION_NOISE = ("今年", "去年", "本年", "本年度", "年度", "全年�
                    "其中", "百分之")  # 其中 is a qualifier (Ask.within), 百分之多少 asks for a percentage
 _SINGLE_NOISE = "了过着吗呢啊吧是有个次年把给被在和与及的呀么各谁里中内"
 _CONTEXT_DROP = re.compile(r"[、“”‘’《》\"'「」『』\s·]")
-# How much money, how many people: the ask itself, not a word to find (罚了多少钱 -> 罚)
-_ASKED_AMOUNT = re.compile(r"(?:多少|几)(?:钱|资金|经费|金额|人|次|回|遍)")
+# How much money, how many people, which rank: the ask itself, not a word to find (罚了多少钱 -> 罚)
+_ASKED_AMOUNT = re.compile(r"(?:多少|几)(?:钱|资金|经费|金额|人|次|回|遍)|第几名?")
 # The question's own figures (266项任务 in "那266项任务…完成了多少项"): never the answer
 _STATED_FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:" + "|".join(map(re.escape, sorted(MEASURE_WORDS, key=len, reverse=True))) + ")")
 
