@@ -51,6 +51,9 @@ def _asked_unit_kinds(question: str) -> list[re.Pattern]:
     return [re.compile(_UNIT_KINDS[w]) for w in words if w in _UNIT_KINDS]
 
 
+# A figure to make an example question of: 出具法律意见书79件 (what, figure, measure word)
+_EXAMPLE_FIGURE = re.compile(r"(?<=[，,；;。\n])(?P<what>[\u4e00-\u9fff]{4,12})(?P<figure>\d+)(?P<measure>件|次|份|项|个|条|场|名|家)(?=[，,；;。])")
+_EXAMPLE_CHARS = 6000  # the figures of a report's first pages: tried in order, each answered once
 # Two years asked about each: "2023年和2024年的报告里…分别", "2022、2023年各…"
 _EACH_YEAR = re.compile(r"(?:19|20)\d{2}\s*年?度?\s*(?:和|与|及|、|以及|跟)\s*(?:19|20)\d{2}|分别|各自|各是|各有|对比|比较")
 # A clause that gives part of the figure before it: "其中民事诉讼50起", "含…"
@@ -171,6 +174,20 @@ class AnswerComposer:
         if (new.orgs or not prev.orgs) and (new.years or not prev.years):
             return question
         return f"{'' if new.orgs else '、'.join(prev.orgs)}{'' if new.years else year_text}{question}"
+
+    def example_question(self, report: Report) -> str | None:
+        """A question this report answers, to show people how to ask (the bot's /help): made from a
+        figure of the report ("…出具法律意见书79件" -> "重点区域署2023年出具法律意见书多少件？") and
+        kept only when answering it gives that figure back."""
+        names = [a for a in report.aliases if 3 <= len(a) <= 8 and a in self.catalog.matcher.by_alias]
+        # the shortest name that still says where (长寿区卫健委 rather than 卫健委)
+        unit = min(names, key=lambda a: (len(a) < 4, len(a))) if names else report.org
+        for m in _EXAMPLE_FIGURE.finditer(report.text[:_EXAMPLE_CHARS]):
+            question = f"{unit}{report.year}年{m.group('what')}多少{m.group('measure')}？"
+            answer = self.answer(question)
+            if answer.found and m.group("figure") + m.group("measure") in answer.text:
+                return question
+        return None
 
     # ---- answering ----------------------------------------------------------------------------
     def answer(self, question: str, years=(), orgs=(), top_k: int | None = None, filters: Filters | None = None) -> Answer:

@@ -14,7 +14,8 @@ def marked(c: Citation, left: str = "【", right: str = "】") -> str:
 
 def citation_line(c: Citation) -> str:
     section = f" · {c.section}" if c.section else ""
-    return f"[{c.n}] {c.org} {c.year}年 · {c.title} · {c.source}{section}"
+    year = f"{c.year}年" if c.year else "年份不明"
+    return f"[{c.n}] {c.org} {year} · {c.title} · {c.source}{section}"
 
 
 def answer_text(answer: Answer) -> str:

@@ -296,10 +296,11 @@ class GovqaBot:
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         example1, example2, other_year = "重点区域署2023年出具了多少份法律意见书？", "哪个单位的报告涵盖2022年？", 2022
         with contextlib.suppress(NotReadyError):
-            reports = self.live.get().index.reports
-            if reports:
-                r = max(reports, key=lambda r: (r.year, r.org))
-                example1 = f"{r.org}{r.year}年收到多少件行政复议申请？"
+            composer = self.live.get().composer
+            dated = [r for r in composer.searcher.index.reports if r.year]
+            if dated:
+                r = max(dated, key=lambda r: (r.year, r.org))
+                example1 = composer.example_question(r) or f"{r.org}{r.year}年的报告有哪些内容？"
                 example2 = f"{r.org}{r.year}年的报告是什么时候发布的？"
                 other_year = r.year - 1
         text = HELP.format(username=html.escape(context.bot.username or "bot"), example1=html.escape(example1),
@@ -315,10 +316,10 @@ class GovqaBot:
             await self._send(context, update.effective_message, "索引还在加载，请稍后再试。")
             return
         chosen = [r for r in reports if not needle or needle in r.org or needle in str(r.year) or needle in r.source]
-        chosen.sort(key=lambda r: (-r.year, r.org))
+        chosen.sort(key=lambda r: (-(r.year or 0), r.org))
         head = f"已收录 {len(reports)} 份报告" + (f"，其中与“{needle}”相关的 {len(chosen)} 份" if needle else "") + "："
         lines = [Line([(head, ("b",))])]
-        lines += [Line([(f"{r.org} · {r.year}年" + (f" · {r.published}发布" if r.published else ""), ())])
+        lines += [Line([(f"{r.org} · {f'{r.year}年' if r.year else '年份不明'}" + (f" · {r.published}发布" if r.published else ""), ())])
                   for r in chosen[:MAX_REPORTS_LISTED]]
         if len(chosen) > MAX_REPORTS_LISTED:
             lines.append(Line([(f"……另有 {len(chosen) - MAX_REPORTS_LISTED} 份，可用 /reports 关键词 筛选。", ("i",))]))
