@@ -69,6 +69,9 @@ CLAUSE_SHARE = 0.4
 # whose figures have none of the asked words loses MEASURE_MISMATCH (the neighbouring figure)
 MEASURE_AGREES = 0.05
 MEASURE_MISMATCH = 0.2
+# A clause that says a sibling of a word asked and not said (科级 for 处级, 来文 for 发文, 民事诉讼 for
+# 行政诉讼, 通过率 for 优秀率) gives another figure than the one asked: it loses this much
+CONTRAST = 0.6
 # A clause that gives a part of a figure (其中民事诉讼50起) loses this much unless the ask is for a part
 PART_OF_FIGURE = 0.1
 # Meaning: the embedder's cosine similarity of the ask (without unit and year) and the clause moves
@@ -292,6 +295,9 @@ class AnswerComposer:
                 else:
                     context, quoted = normalise(sentence) + "|" + section + "|" + unit_context, ""
                 cov = coverage(ask.terms, context, quoted)
+                unsaid = [t for t in ask.terms if not any(f in context for f, share in t.forms.items() if share == 1.0)] if ask.numeric else []
+                # the sentence says a sibling of a word asked and not said (科级 for 处级): all its figures are the sibling's
+                contrast = bool(unsaid) and self.reader.contrasts(unsaid, ask, sentence)
                 in_parts = False  # after "其中…" every clause of the sentence is a part of the figure before
                 for c0, c1 in split_clauses(sentence):
                     clause = sentence[c0:c1]
@@ -317,6 +323,10 @@ class AnswerComposer:
                     else:
                         # a fact: the clause holds the words around the question word
                         own = coverage(ask.anchors or ask.terms, normalise(clause))
+                    if contrast or (ask.numeric and self.reader.contrasts(
+                            [t for t in ask.terms if not any(f in normalise(clause) for f, share in t.forms.items() if share == 1.0)],
+                            ask, clause)):
+                        agree -= CONTRAST
                     confidence = SENTENCE_SHARE * cov + CLAUSE_SHARE * own + agree
                     score = confidence + RANK_TIE_BREAK / (1 + rank)
                     start = p.start + s0

@@ -43,6 +43,15 @@ _SINGLE_NOISE = "了过着吗呢啊吧是有个次年把给被在和与及的呀
 _CONTEXT_DROP = re.compile(r"[、“”‘’《》\"'「」『』\s·]")
 # How much money, how many people, which rank: the ask itself, not a word to find (罚了多少钱 -> 罚)
 _ASKED_AMOUNT = re.compile(r"(?:多少|几)(?:钱|资金|经费|金额|人|次|回|遍)|第几名?")
+# Last characters that make categories of their words, so that two words ending in one are siblings:
+# 处级/科级, 优秀率/通过率, 发文/来文, 抖音号/视频号, 刑事类/民事类 (four-character words share their last two)
+SIBLING_HEADS = frozenset("级率文号类型费额量")
+# A term just before what is asked: 优秀率[是多少], 发文[多少件]
+NEAR_ASK = re.compile(r"^.{0,3}?(?:多少|几|第几|百分之)")
+# How far a sibling may stand from the figure, or from the word that follows the term, to stand where
+# the term stands (科级[领导]干部 for 处级干部; 通过率[达到]100%)
+ALIGN_CHARS = 3
+_HAN = re.compile(r"[\u4e00-\u9fff]+")
 # The question's own figures (266项任务 in "那266项任务…完成了多少项"): never the answer
 _STATED_FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:" + "|".join(map(re.escape, sorted(MEASURE_WORDS, key=len, reverse=True))) + ")")
 
@@ -195,6 +204,43 @@ class QuestionReader:
         if self.df(form):
             return True
         return len(form) > 2 and all(self.df(BIGRAM_MARK + form[i : i + 2]) for i in range(len(form) - 1))
+
+    def contrasts(self, unsaid: list[Term], ask: Ask, clause: str) -> bool:
+        """Whether the text says a sibling of a term it does not say, where the question says the
+        term: a word of the same length with the same head (the last character; the last two of a
+        four-character word) and another modifier — 处级/科级, 发文/来文, 优秀率/通过率, 行政诉讼/民事诉讼 —
+        that is not one of the term's forms, standing as the term stands in the question (before the
+        word that follows it there, or just before the figure when the term is just before the ask).
+        Where it stands elsewhere (上门 asked, 跨部门…抽查70户次 said) it is another matter."""
+        question = normalise(ask.text)
+        text = normalise(clause)
+        figures = [m.start() for m in re.finditer(r"\d|[一二三四五六七八九十两百千万]", text)]
+        starts, at = set(), 0
+        for token in self.tokenizer.cut(text):  # siblings start where words start: 合抽查 is none
+            starts.add(at)
+            at += len(token)
+        for term in unsaid:
+            word = normalise(term.word)
+            at = question.find(word)
+            if not 2 <= len(word) <= 4 or at < 0 or not _HAN.fullmatch(word):
+                continue
+            head = word[-2:] if len(word) == 4 else word[-1]
+            if len(word) < 4 and head not in SIBLING_HEADS:
+                continue  # 把关/机关, 上门/部门: a shared last character says nothing
+            after = question[at + len(word) :]
+            next_word = next((normalise(t.word) for t in ask.terms if after.startswith(normalise(t.word))), "")
+            modifier = word[: -len(head)]
+            if next_word and modifier + next_word in text.replace("个", ""):
+                continue  # "4个县应急普法基地": 县级 said by its modifier
+            before_ask = bool(NEAR_ASK.match(after))
+            for i in starts:
+                other = text[i : i + len(word)]
+                if len(other) < len(word) or other == word or not other.endswith(head) or other in term.forms or not _HAN.fullmatch(other):
+                    continue
+                rest = text[i + len(word) : i + len(word) + ALIGN_CHARS + len(next_word)]
+                if (next_word and next_word in rest) or (before_ask and any(0 <= f - i - len(word) <= ALIGN_CHARS for f in figures)):
+                    return True
+        return False
 
     def asks(self, question: str, filters: Filters) -> list[Ask]:
         """The question's asks: one, or one per part when it asks several figures."""

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .metadata import GENERIC_ALIASES
+from .names import spellings
 from .places import place_words, stem
 from .types import Filters, Report
 
@@ -29,9 +30,11 @@ _QUOTED = re.compile(r"《[^》]*》|“[^”]*”|\"[^\"]*\"")
 # What a unit's name ends with after its place (宝安区|司法局, 西湖区|政府, 公义|镇), longest first
 UNIT_ENDINGS = (
     "管理委员会", "街道办事处", "人民政府", "委员会", "办公室", "管委会", "工作部", "检察院", "法院", "街道办",
-    "高新区", "开发区", "经开区", "新区", "政府", "街道", "中心", "公司",
-    "署", "委", "局", "办", "厅", "镇", "乡", "区", "县", "市", "州", "盟", "旗", "所", "队", "站",
+    "高新区", "开发区", "经开区", "新区", "政府", "街道",
+    "署", "委", "局", "办", "厅", "镇", "乡", "区", "县", "市", "州", "盟", "旗",
 )
+# Characters no unit's name holds (particles, verbs of asking): "建成了珠海市", "事项里网上能办" are no units
+_NOT_IN_A_NAME = re.compile(r"[了的在有是和与对把被将等及或也都要从向里能可会就还为给让使]")
 _ENDING = "|".join(UNIT_ENDINGS)
 # A department-shaped name a question opens with, no place needed (财政局2023年…, 小营街道2024年…,
 # 龙岗那个署…): up to 20 characters ending in a department word, then a year, a non-Chinese
@@ -174,9 +177,19 @@ def fuzzy_units(mention: str, reports: Iterable[Report]) -> list[Report]:
     return out
 
 
+def canonical_place(word: str) -> str:
+    """One spelling of a place word: a zone by its standard short name (珠海高新技术产业开发区 and
+    珠海高新区 are one place)."""
+    return min(spellings(word), key=lambda w: (len(w), w))
+
+
+def _places_of(name: str) -> set[str]:
+    return {canonical_place(w) for w in place_words(name)}
+
+
 def _place_names(report: Report) -> set[str]:
     """Every place word of a report's unit and region, in full and as a stem (天河区, 天河)."""
-    words = set(place_words(report.org)) | set(place_words(report.region))
+    words = _places_of(report.org) | _places_of(report.region)
     return words | {stem(w) for w in words}
 
 
@@ -204,13 +217,13 @@ def unit_mentions(question: str) -> list[UnitMention]:
             continue
         end = i + len("".join(places))
         m = _DEPARTMENT_AFTER_PLACE.match(text, end)
-        if m and m.end() - end <= 10:
+        if m and m.end() - end <= 10 and not _NOT_IN_A_NAME.search(m.group(0)):
             end = m.end()
         out.append(UnitMention(text[i:end], i, end, tuple(places)))
         i = end
     lead = leading_unit(text)
-    if lead and _ASKING.search(lead):
-        lead = None  # "库里有哪些街道…" asks about units, it names none
+    if lead and (_ASKING.search(lead) or _NOT_IN_A_NAME.search(lead)):
+        lead = None  # "库里有哪些街道…" asks about units, it names none; "…事项里网上能办" is no name
     if lead and not any(m.start < len(lead) for m in out) and lead not in GENERIC_ALIASES:
         out.insert(0, UnitMention(lead, 0, len(lead), tuple(place_words(lead))))
     return out
@@ -262,7 +275,7 @@ class Catalog:
         kept = []
         for s in spans:
             around = next((m for m in mentions if m.start <= s[0] and s[1] <= m.end), None)
-            if around and around.places and not set(around.places) <= self.places[s[2].id] | set(place_words(s[3])):
+            if around and around.places and not _places_of(around.name) <= self.places[s[2].id] | _places_of(s[3]):
                 continue
             kept.append(s)
         groups_by_name: dict[str, list[str]] = {}
@@ -283,7 +296,7 @@ class Catalog:
                 continue
             if not m.places or m.name == "".join(m.places):
                 # a place alone (天河区…) names the units of that place when its government has no report
-                ids = tuple(r.id for r in self.reports if m.places and set(m.places) <= self.places[r.id])
+                ids = tuple(r.id for r in self.reports if m.places and _places_of(m.name) <= self.places[r.id])
                 if ids:
                     groups.append((m.name, ids))
                     continue

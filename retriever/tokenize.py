@@ -76,6 +76,10 @@ class Tokenizer:
     def words(self, text: str) -> list[str]:
         return [w for w in self._segmenter.cut(normalize(text), False) if _WORD_OK.search(w) and w.strip()]
 
+    def cut(self, text: str) -> list[str]:
+        """jieba's cut of already normalised text, every piece kept (their lengths add up to the text's)."""
+        return self._segmenter.cut(text, False)
+
     def is_general(self, word: str) -> bool:
         """Whether a word is everyday language rather than a term of art: its frequency in jieba's
         dictionary (counts from a general corpus) is at least GENERAL_WORD_FREQ; a word jieba does
