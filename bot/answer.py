@@ -16,7 +16,17 @@ from retriever.tokenize import get_tokenizer
 from retriever.types import Filters, Hit, Report
 
 from .numbers import find_quantities, number_values, split_clauses, split_sentences
-from .question import FACT_ASK, NUMERIC_ASK, QUOTED_NAME, Ask, QuestionReader, coverage, is_meta, normalise
+from .question import (
+    FACT_ASK,
+    NUMERIC_ASK,
+    QUOTED_NAME,
+    RATE_ASK,
+    Ask,
+    QuestionReader,
+    coverage,
+    is_meta,
+    normalise,
+)
 
 MAX_QUESTION_CHARS = 500
 
@@ -40,6 +50,11 @@ _UNIT_KINDS = {
     "局": r"局$", "委": r"委(?:员会)?$", "厅": r"厅$", "开发区": r"(?:开发区|高新区|经开区)(?:管委会|管理委员会)?$",
 }
 _KIND_QUESTION = re.compile(r"(?:哪些|哪几|几个|几家|多少)([\u4e00-\u9fff、或和及与者还是]{1,12}?)的?报告")
+
+
+def _unsaid(terms, text: str) -> list:
+    """The terms `text` (normalised) says in none of their full-strength forms."""
+    return [t for t in terms if not any(f in text for f, share in t.forms.items() if share == 1.0)]
 
 
 def _asked_unit_kinds(question: str) -> list[re.Pattern]:
@@ -68,7 +83,7 @@ CLAUSE_SHARE = 0.4
 # A clause whose figures have the measure word asked for (多少人次 -> 人次) gains this much; one
 # whose figures have none of the asked words loses MEASURE_MISMATCH (the neighbouring figure)
 MEASURE_AGREES = 0.05
-MEASURE_MISMATCH = 0.2
+MEASURE_MISMATCH = 0.3
 # A clause that says a sibling of a word asked and not said (科级 for 处级, 来文 for 发文, 民事诉讼 for
 # 行政诉讼, 通过率 for 优秀率) gives another figure than the one asked: it loses this much
 CONTRAST = 0.6
@@ -295,11 +310,12 @@ class AnswerComposer:
                 else:
                     context, quoted = normalise(sentence) + "|" + section + "|" + unit_context, ""
                 cov = coverage(ask.terms, context, quoted)
-                unsaid = [t for t in ask.terms if not any(f in context for f, share in t.forms.items() if share == 1.0)] if ask.numeric else []
-                # the sentence says a sibling of a word asked and not said (科级 for 处级): all its figures are the sibling's
-                contrast = bool(unsaid) and self.reader.contrasts(unsaid, ask, sentence)
+                clauses = split_clauses(sentence)
+                # words asked that the sentence, or one of its clauses, gives a sibling of instead (科级 for
+                # 处级, 来文 for 发文): a clause that does not say them gives the sibling's figure
+                contrasted = self._contrasted(ask, sentence, context, [sentence[a:b] for a, b in clauses]) if ask.numeric else set()
                 in_parts = False  # after "其中…" every clause of the sentence is a part of the figure before
-                for c0, c1 in split_clauses(sentence):
+                for c0, c1 in clauses:
                     clause = sentence[c0:c1]
                     in_parts = in_parts or bool(_PART.match(clause))
                     quantities = [q for q in find_quantities(clause) if q.value not in ask.stated]
@@ -323,15 +339,19 @@ class AnswerComposer:
                     else:
                         # a fact: the clause holds the words around the question word
                         own = coverage(ask.anchors or ask.terms, normalise(clause))
-                    if contrast or (ask.numeric and self.reader.contrasts(
-                            [t for t in ask.terms if not any(f in normalise(clause) for f, share in t.forms.items() if share == 1.0)],
-                            ask, clause)):
+                    if contrasted and _unsaid([t for t in ask.terms if t.word in contrasted], normalise(clause)):
                         agree -= CONTRAST
                     confidence = SENTENCE_SHARE * cov + CLAUSE_SHARE * own + agree
                     score = confidence + RANK_TIE_BREAK / (1 + rank)
                     start = p.start + s0
                     out.append(_Candidate(hit, rank, start, p.start + s1, start + c0, start + c1, confidence, score))
         return out
+
+    def _contrasted(self, ask: Ask, sentence: str, context: str, clauses: list[str]) -> set[str]:
+        found = self.reader.contrasts(_unsaid(ask.terms, context), ask, sentence)
+        for clause in clauses:
+            found |= self.reader.contrasts(_unsaid(ask.terms, normalise(clause)), ask, clause)
+        return found
 
     def _best(self, result: SearchResult, ask: Ask) -> _Candidate | None:
         cands = self._candidates(result, ask)
@@ -378,9 +398,11 @@ class AnswerComposer:
                 continue
             clause = self.searcher.index.report_by_id[c.hit.passage.report_id].text[c.clause_start : c.clause_end]
             own = coverage(ask.terms, normalise(clause)) if ask.terms else 0.0
-            if ask.terms and own < FOLLOW_MIN_COVERAGE:
-                continue
             same_sentence = c.hit.passage.id == first.hit.passage.id and c.sent_start == first.sent_start
+            # "…，占比多少？": a share of the figure just given, in its sentence, whatever words it uses
+            share_of_first = ask.rate and same_sentence and all(RATE_ASK.search(t.word) for t in ask.terms)
+            if ask.terms and own < FOLLOW_MIN_COVERAGE and not share_of_first:
+                continue
             if ask.within and not (same_sentence and c.clause_start > first.clause_start):
                 continue  # "其中…": a part of the first figure, said after it
             key = (same_sentence, own, c.clause_start > first.clause_start, -abs(c.clause_start - first.clause_end))

@@ -20,7 +20,7 @@ from .numbers import MEASURE_WORDS, asked_measure, number_values
 NUMERIC_ASK = re.compile(
     r"多少|几[个次名项人件份条篇场宗张家所期批天年种部起户单位]?|比例|比率|占比|百分之几|百分比|[^\s]率(?:是|为|达|有)?(?:多少|几)|数量|多大|多长|多久|金额|第几"
 )
-RATE_ASK = re.compile(r"率|比例|占比|百分")
+RATE_ASK = re.compile(r"率|比例|占比|百分|占[^，,。？?]{0,12}?(?:多少|几成)")  # 占到总事项的多少: a share
 # A change asked about, answered as often by a percentage as by a count: 同比增长了多少, 下降了多少
 CHANGE_ASK = re.compile(r"增长|增加|上升|提高|提升|下降|减少|降低|压缩|缩短|同比|环比|比上年|比去年|较上年|较去年|幅度|变化")
 # What / which / who: 哪个, 什么, 谁, 何种 …
@@ -205,16 +205,18 @@ class QuestionReader:
             return True
         return len(form) > 2 and all(self.df(BIGRAM_MARK + form[i : i + 2]) for i in range(len(form) - 1))
 
-    def contrasts(self, unsaid: list[Term], ask: Ask, clause: str) -> bool:
+    def contrasts(self, unsaid: list[Term], ask: Ask, clause: str) -> set[str]:
         """Whether the text says a sibling of a term it does not say, where the question says the
         term: a word of the same length with the same head (the last character; the last two of a
         four-character word) and another modifier — 处级/科级, 发文/来文, 优秀率/通过率, 行政诉讼/民事诉讼 —
         that is not one of the term's forms, standing as the term stands in the question (before the
         word that follows it there, or just before the figure when the term is just before the ask).
-        Where it stands elsewhere (上门 asked, 跨部门…抽查70户次 said) it is another matter."""
+        Where it stands elsewhere (上门 asked, 跨部门…抽查70户次 said) it is another matter. Returns the
+        terms (their words) that have such a sibling."""
         question = normalise(ask.text)
         text = normalise(clause)
         figures = [m.start() for m in re.finditer(r"\d|[一二三四五六七八九十两百千万]", text)]
+        found: set[str] = set()
         starts, at = set(), 0
         for token in self.tokenizer.cut(text):  # siblings start where words start: 合抽查 is none
             starts.add(at)
@@ -227,7 +229,7 @@ class QuestionReader:
             head = word[-2:] if len(word) == 4 else word[-1]
             if len(word) < 4 and head not in SIBLING_HEADS:
                 continue  # 把关/机关, 上门/部门: a shared last character says nothing
-            after = question[at + len(word) :]
+            after = question[at + len(word) :].lstrip("的之")
             next_word = next((normalise(t.word) for t in ask.terms if after.startswith(normalise(t.word))), "")
             modifier = word[: -len(head)]
             if next_word and modifier + next_word in text.replace("个", ""):
@@ -239,8 +241,9 @@ class QuestionReader:
                     continue
                 rest = text[i + len(word) : i + len(word) + ALIGN_CHARS + len(next_word)]
                 if (next_word and next_word in rest) or (before_ask and any(0 <= f - i - len(word) <= ALIGN_CHARS for f in figures)):
-                    return True
-        return False
+                    found.add(term.word)
+                    break
+        return found
 
     def asks(self, question: str, filters: Filters) -> list[Ask]:
         """The question's asks: one, or one per part when it asks several figures."""
