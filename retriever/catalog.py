@@ -34,7 +34,7 @@ UNIT_ENDINGS = (
     "署", "委", "局", "办", "厅", "镇", "乡", "区", "县", "市", "州", "盟", "旗",
 )
 # Characters no unit's name holds (particles, verbs of asking): "建成了珠海市", "事项里网上能办" are no units
-_NOT_IN_A_NAME = re.compile(r"[了的在有是和与对把被将等及或也都要从向里能可会就还为给让使]")
+_NOT_IN_A_NAME = re.compile(r"[了的在有是和与对把被将等及或也都要从向里能可会就还为给让使第个]")
 _ENDING = "|".join(UNIT_ENDINGS)
 # A department-shaped name a question opens with, no place needed (财政局2023年…, 小营街道2024年…,
 # 龙岗那个署…): up to 20 characters ending in a department word, then a year, a non-Chinese
