@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 
+from retriever.catalog import looks_like_unit, without_years
 from retriever.search import HybridSearcher, SearchResult
 from retriever.tokenize import get_tokenizer
 from retriever.types import Filters, Hit, Report
@@ -30,7 +31,6 @@ from .question import (
 
 MAX_QUESTION_CHARS = 500
 
-_YEAR_MENTION = re.compile(r"(?<!\d)(?:19|20)\d{2}\s*年度?")
 # "那2022年呢？", "龙岗区呢": a follow-up that only swaps the unit or the year
 _SWAP_ONLY = re.compile(r"^(?:那么?|还有|换成)?\s*(?P<what>.{0,40}?)\s*(?:的情况|的数字|的)?\s*(?:呢|怎么样|如何)?\s*[？?。.!！]*$")
 # What a question about a report asks for, and the metadata field that answers it
@@ -73,7 +73,6 @@ _EXAMPLE_CHARS = 6000  # the figures of a report's first pages: tried in order, 
 _EACH_YEAR = re.compile(r"(?:19|20)\d{2}\s*年?度?\s*(?:和|与|及|、|以及|跟)\s*(?:19|20)\d{2}|分别|各自|各是|各有|对比|比较")
 # A clause that gives part of the figure before it: "其中民事诉讼50起", "含…"
 _PART = re.compile(r"^\s*(?:其中|含|包括)")
-_UNIT_NAME = re.compile(r"[\u4e00-\u9fff]{1,20}(?:街道办事处|委员会|办公室|管委会|工作部|检察院|法院|街道|公司|中心|局|署|委|办|厅|镇|乡|区|县|市)")
 
 # ---- how the answering clause is scored (measured with govqa eval on dev and dev2) ----------------
 # The confidence of a clause: its sentence's coverage of the ask's terms (with the section and the
@@ -91,7 +90,7 @@ CONTRAST = 0.6
 PART_OF_FIGURE = 0.1
 # Meaning: the embedder's cosine similarity of the ask (without unit and year) and the clause moves
 # the confidence by SEMANTIC_WEIGHT * (similarity - SEMANTIC_BASE). USE v3 gives 0.76 for
-# 新建了几个党支部 ~ 新成立了2个党总支和4个党支部 and 0.55 for the換届 clause beside it; unrelated
+# 新建了几个党支部 ~ 新成立了2个党总支和4个党支部 and 0.55 for the 换届 clause beside it; unrelated
 # clauses score 0.1-0.3
 SEMANTIC_WEIGHT = 0.3
 SEMANTIC_BASE = 0.4
@@ -182,10 +181,10 @@ class AnswerComposer:
         year_text = "".join(f"{y}年" for y in years)
         swap = _SWAP_ONLY.match(unicodedata.normalize("NFKC", question))
         what = swap["what"] if swap and not (NUMERIC_ASK.search(swap["what"]) or FACT_ASK.search(swap["what"])) else ""
-        named = re.sub(r"^那么?|的$", "", _YEAR_MENTION.sub("", what).strip())
-        unit = re.sub(r"^那么?", "", "、".join(new.orgs)) or (named if _UNIT_NAME.fullmatch(named) else "")
+        named = re.sub(r"^那么?|的$", "", without_years(what).strip())
+        unit = re.sub(r"^那么?", "", "、".join(new.orgs)) or (named if looks_like_unit(named) else "")
         if not self.reader.terms(question, new) or (what and unit):
-            rest = _YEAR_MENTION.sub("", previous)
+            rest = without_years(previous)
             for name in sorted(prev.orgs, key=len, reverse=True):
                 rest = rest.replace(name, "")
             return f"{unit or '、'.join(prev.orgs)}{year_text}{rest.strip(' ，,、的')}"
@@ -279,7 +278,7 @@ class AnswerComposer:
         topics, asking = [], []
         for i, (at, name, _) in enumerate(starts):
             piece = text[at : (starts[i + 1][0] if i + 1 < len(starts) else len(text))]
-            topic = _YEAR_MENTION.sub("", piece.replace(name, "", 1)).strip(" 和与及、，,；;的")
+            topic = without_years(piece.replace(name, "", 1)).strip(" 和与及、，,；;的")
             topics.append((topic, self.catalog.resolve(piece).years or filters.years))
             clause = next((c for c in reversed(re.split(r"[，,；;]", topic)) if NUMERIC_ASK.search(c) or FACT_ASK.search(c)), "")
             asking.append(re.sub(r"^[各都分别]+", "", clause.strip()))

@@ -81,6 +81,22 @@ def parse_years(question: str) -> tuple[int, ...]:
     return tuple(sorted(years))
 
 
+_YEAR_WORDS = re.compile(r"(?<!\d)(?:19|20)\d{2}\s*年度?")  # 2023年, 2023年度: a year as written in a question
+
+
+def without_years(text: str) -> str:
+    """The text with its years as questions write them removed (那2022年呢 -> 那呢)."""
+    return _YEAR_WORDS.sub("", text)
+
+
+# A unit's name on its own (a follow-up "那宝安区司法局的呢"): a name ending in a unit word
+_UNIT_NAME = re.compile(rf"[\u4e00-\u9fff]{{1,20}}(?:{_ENDING})")
+
+
+def looks_like_unit(name: str) -> bool:
+    return bool(_UNIT_NAME.fullmatch(name)) and not _NOT_IN_A_NAME.search(name)
+
+
 def _usable(alias: str) -> bool:
     return len(alias) >= 2 and alias not in GENERIC_ALIASES
 
