@@ -71,6 +71,8 @@ _EXAMPLE_FIGURE = re.compile(r"(?<=[，,；;。\n])(?P<what>[\u4e00-\u9fff]{4,12
 _EXAMPLE_CHARS = 6000  # the figures of a report's first pages: tried in order, each answered once
 # Two years asked about each: "2023年和2024年的报告里…分别", "2022、2023年各…"
 _EACH_YEAR = re.compile(r"(?:19|20)\d{2}\s*年?度?\s*(?:和|与|及|、|以及|跟)\s*(?:19|20)\d{2}|分别|各自|各是|各有|对比|比较")
+# Sections about what was not done or is still to do: 存在的不足, 下一步工作计划, 2024年工作思路
+_NOT_DONE_SECTION = re.compile(r"不足|存在.{0,4}问题|问题和|短板|下一步|工作计划|工作打算|工作思路|工作安排|展望|努力方向")
 # A clause that gives part of the figure before it: "其中民事诉讼50起", "含…"
 _PART = re.compile(r"^\s*(?:其中|含|包括)")
 
@@ -86,6 +88,9 @@ MEASURE_MISMATCH = 0.3
 # A clause that says a sibling of a word asked and not said (科级 for 处级, 来文 for 发文, 民事诉讼 for
 # 行政诉讼, 通过率 for 优秀率) gives another figure than the one asked: it loses this much
 CONTRAST = 0.6
+# A clause in a section about shortcomings or next year's plans does not say what the year's work
+# did: it loses this much (a plan's target figure, 计划开展培训10次, is not a figure of the year)
+NOT_DONE = 0.2
 # A clause that gives a part of a figure (其中民事诉讼50起) loses this much unless the ask is for a part
 PART_OF_FIGURE = 0.1
 # Meaning: the embedder's cosine similarity of the ask (without unit and year) and the clause moves
@@ -99,6 +104,10 @@ SEMANTIC_MAX_CLAUSES = 4
 RANK_TIE_BREAK = 0.03
 # A second ask's clause must say at least this share of its own terms
 FOLLOW_MIN_COVERAGE = 0.5
+# How / what-measures questions: up to this many sentences of the answering passage, each saying at
+# least HOW_MIN_COVERAGE of the question's words
+HOW_SENTENCES = 3
+HOW_MIN_COVERAGE = 0.3
 # A cited sentence shorter than this shows its whole passage
 SHORT_SENTENCE = 40
 
@@ -238,6 +247,8 @@ class AnswerComposer:
         if first is None or first.confidence < self.min_confidence:
             reason = "报告中没有找到相关的表述" if first is None or first.confidence <= 0 else "没有一段文字同时说到问题里的要点"
             return self._refuse(question, filters, searched, reason, result.hits)
+        if asks[0].how:
+            return self._compose_how(question, first, asks[0], filters, searched)
         chosen = [first]
         for ask in asks[1:]:
             follow = self._follow_up(result, first, ask)
@@ -301,6 +312,7 @@ class AnswerComposer:
             report = self.searcher.index.report_by_id[p.report_id]
             unit_context = normalise(" ".join((report.org, report.region, *report.aliases)))
             section = normalise(p.section)
+            plans = bool(_NOT_DONE_SECTION.search(p.section))
             for s0, s1 in split_sentences(p.text):
                 sentence = p.text[s0:s1]
                 if ask.numeric:  # figures are about what the sentence says, not the documents it names
@@ -340,6 +352,8 @@ class AnswerComposer:
                         own = coverage(ask.anchors or ask.terms, normalise(clause))
                     if contrasted and _unsaid([t for t in ask.terms if t.word in contrasted], normalise(clause)):
                         agree -= CONTRAST
+                    if plans:
+                        agree -= NOT_DONE
                     confidence = SENTENCE_SHARE * cov + CLAUSE_SHARE * own + agree
                     score = confidence + RANK_TIE_BREAK / (1 + rank)
                     start = p.start + s0
@@ -461,6 +475,26 @@ class AnswerComposer:
         lead = f"{self.unit_label(report, filters.orgs)}{self.year_label(report)}：{body}。"
         return Answer(question=question, text=lead, found=True, citations=tuple(citations), searched=searched,
                       why=f"answer taken from {report.source}, confidence {first.confidence:.2f}")
+
+    def _compose_how(self, question: str, first: _Candidate, ask: Ask, filters: Filters, searched: dict) -> Answer:
+        """A how / what-measures question: the answering sentence and the passage's next best ones
+        (up to HOW_SENTENCES, in the report's order), each cited."""
+        p = first.hit.passage
+        report = self._report(p.report_id)
+        scored = []
+        for s0, s1 in split_sentences(p.text):
+            start, end = p.start + s0, p.start + s1
+            if start == first.sent_start:
+                continue
+            cov = coverage(ask.terms, normalise(report.text[start:end]))
+            if cov >= HOW_MIN_COVERAGE:
+                scored.append((cov, start, end))
+        spans = sorted([(first.sent_start, first.sent_end)] + [(a, b) for _, a, b in sorted(scored, reverse=True)[: HOW_SENTENCES - 1]])
+        citations = [self._citation(n + 1, first.hit, a, b, (a, b)) for n, (a, b) in enumerate(spans)]
+        body = "".join(report.text[a:b].strip() for a, b in spans).rstrip("，,；;。")
+        lead = f"{self.unit_label(report, filters.orgs)}{self.year_label(report)}：{body}。"
+        return Answer(question=question, text=lead, found=True, citations=tuple(citations), searched=searched,
+                      why=f"answer taken from {report.source} ({len(spans)} sentences), confidence {first.confidence:.2f}")
 
     def _no_reports_reason(self, filters: Filters) -> str:
         index = self.searcher.index

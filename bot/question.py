@@ -88,6 +88,7 @@ class Ask:
     anchors: tuple[Term, ...]  # the content words just before and after the question word (fact asks)
     plain: str  # the ask without unit names and years: what is compared by meaning with a clause
     within: bool  # "其中…几起": a part of a figure just given, said after it in the same sentence
+    how: bool  # "采取了哪些措施": answered with the best sentences of the passage, not one clause
 
 
 def coverage(terms: tuple[Term, ...] | list[Term], context: str, quoted: str = "") -> float:
@@ -171,6 +172,7 @@ class QuestionReader:
         text = _MONTHS.sub(" ", text)
         text = re.sub(r"(多少|几)\s*(" + "|".join(map(re.escape, MEASURE_WORDS)) + ")", " ", text)
         text = _ASKED_AMOUNT.sub(" ", text)
+        text = HOW_ASK.sub(" ", text)  # 采取了哪些措施: the kind of answer asked, not words to find
         for noise in _QUESTION_NOISE:
             text = text.replace(noise, " ")
         words: list[str] = []
@@ -264,7 +266,8 @@ class QuestionReader:
                            for v in number_values(m.group(0)))
         return Ask(text=part, terms=tuple(self.terms(part, filters)), numeric=numeric, rate=bool(RATE_ASK.search(part)), change=bool(CHANGE_ASK.search(part)),
                    measure_kind=kind, measure_words=frozenset(words), stated=stated,
-                   anchors=self.anchors(part, filters) if not numeric else (), plain=self.plain(part, filters), within="其中" in part)
+                   anchors=self.anchors(part, filters) if not numeric else (), plain=self.plain(part, filters), within="其中" in part,
+                   how=not numeric and bool(HOW_ASK.search(part)))
 
     @staticmethod
     def plain(part: str, filters: Filters) -> str:
