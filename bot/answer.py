@@ -324,7 +324,7 @@ class AnswerComposer:
                 clauses = split_clauses(sentence)
                 # words asked that the sentence, or one of its clauses, gives a sibling of instead (科级 for
                 # 处级, 来文 for 发文): a clause that does not say them gives the sibling's figure
-                contrasted = self._contrasted(ask, sentence, context, [sentence[a:b] for a, b in clauses]) if ask.numeric else set()
+                contrasted = None  # found once the sentence has a clause with a figure
                 in_parts = False  # after "其中…" every clause of the sentence is a part of the figure before
                 for c0, c1 in clauses:
                     clause = sentence[c0:c1]
@@ -350,6 +350,8 @@ class AnswerComposer:
                     else:
                         # a fact: the clause holds the words around the question word
                         own = coverage(ask.anchors or ask.terms, normalise(clause))
+                    if contrasted is None:
+                        contrasted = self._contrasted(ask, sentence, context, [sentence[a:b] for a, b in clauses]) if ask.numeric else set()
                     if contrasted and _unsaid([t for t in ask.terms if t.word in contrasted], normalise(clause)):
                         agree -= CONTRAST
                     if plans:

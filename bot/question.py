@@ -217,19 +217,15 @@ class QuestionReader:
         terms (their words) that have such a sibling."""
         question = normalise(ask.text)
         text = normalise(clause)
-        figures = [m.start() for m in re.finditer(r"\d|[一二三四五六七八九十两百千万]", text)]
         found: set[str] = set()
-        starts, at = set(), 0
-        for token in self.tokenizer.cut(text):  # siblings start where words start: 合抽查 is none
-            starts.add(at)
-            at += len(token)
+        starts: set[int] | None = None
         for term in unsaid:
             word = normalise(term.word)
             at = question.find(word)
             if not 2 <= len(word) <= 4 or at < 0 or not _HAN.fullmatch(word):
                 continue
             head = word[-2:] if len(word) == 4 else word[-1]
-            if len(word) < 4 and head not in SIBLING_HEADS:
+            if (len(word) < 4 and head not in SIBLING_HEADS) or head not in text:
                 continue  # 把关/机关, 上门/部门: a shared last character says nothing
             after = question[at + len(word) :].lstrip("的之")
             next_word = next((normalise(t.word) for t in ask.terms if after.startswith(normalise(t.word))), "")
@@ -237,6 +233,12 @@ class QuestionReader:
             if next_word and modifier + next_word in text.replace("个", ""):
                 continue  # "4个县应急普法基地": 县级 said by its modifier
             before_ask = bool(NEAR_ASK.match(after))
+            if starts is None:  # siblings start where words start: 合抽查 is none
+                starts, at = set(), 0
+                for token in self.tokenizer.cut(text):
+                    starts.add(at)
+                    at += len(token)
+                figures = [m.start() for m in re.finditer(r"\d|[一二三四五六七八九十两百千万]", text)]
             for i in starts:
                 other = text[i : i + len(word)]
                 if len(other) < len(word) or other == word or not other.endswith(head) or other in term.forms or not _HAN.fullmatch(other):
