@@ -22,22 +22,60 @@ def _questions(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _figures(tmp_path_factory, config, embedder, reports: Path, questions: list[dict]) -> dict:
-    from bot.evaluate import evaluate
+def _service(tmp_path_factory, config, embedder, reports: Path):
     from bot.service import open_service
     from retriever.ingest import ingest
 
     root = tmp_path_factory.mktemp("quality")
     result = ingest(root, [reports], embedder)
     assert not result.failed, [(f.path, f.error) for f in result.failed]
-    return evaluate(open_service(config, root, embedder=embedder), questions)
+    return open_service(config, root, embedder=embedder)
+
+
+def _figures(service, questions: list[dict]) -> dict:
+    from bot.evaluate import evaluate
+
+    return evaluate(service, questions)
 
 
 @pytest.fixture(scope="module")
-def dev2(tmp_path_factory, config, use_embedder):
+def dev2_service(tmp_path_factory, config, use_embedder):
     if not DEV2.is_file() or not DEV_REPORTS.is_dir():
         pytest.skip("../shared/eval/dev2.jsonl or ../shared/dev_reports is not beside the checkout")
-    return _figures(tmp_path_factory, config, use_embedder, DEV_REPORTS, _questions(DEV2))
+    return _service(tmp_path_factory, config, use_embedder, DEV_REPORTS)
+
+
+@pytest.fixture(scope="module")
+def dev2(dev2_service):
+    return _figures(dev2_service, _questions(DEV2))
+
+
+@pytest.mark.parametrize(
+    ("asked", "source"),
+    [
+        ("嘉兴应急局", "r12.txt"),  # 应急管理局 -> 应急局, 嘉兴市 -> 嘉兴
+        ("天河市场监管", "r08.txt"),  # 市场监督管理局 -> 市场监管, 广州市天河区 -> 天河
+        ("福建人社厅", "r14.txt"),  # 人力资源和社会保障厅 -> 人社厅
+        ("重庆长寿卫健委", "r01.txt"),  # 卫生健康委员会 -> 卫健委, both place levels as stems
+        ("上海市国资委", "r03.txt"),  # 市国资委 in the text, 上海 in its body
+        ("北京经开区", "r11.txt"),  # 经济技术开发区 -> 经开区
+    ],
+)
+def test_short_names_people_type_resolve_to_the_unit(dev2_service, asked, source):
+    filters = dev2_service.searcher.catalog.resolve(f"{asked}的报告里有多少件？")
+    assert [dev2_service.index.report_by_id[r].source for r in filters.report_ids] == [source]
+
+
+def test_a_unit_not_indexed_is_refused_by_name_with_the_closest_ones(dev2_service):
+    a = dev2_service.composer.answer("嘉兴市生态环境局2024年集体学法几次？")
+    assert not a.found and "嘉兴市生态环境局" in a.text and "嘉兴市应急管理局" in a.text
+    assert a.searched["reports"] == 0 and not a.citations
+
+
+def test_two_units_are_answered_each_from_its_own_report(dev2_service):
+    a = dev2_service.composer.answer("公义镇2021年出具法律意见书几次，五常街道2024年出具合法性审查意见书多少份？")
+    assert a.found and "1次" in a.text and "124份" in a.text
+    assert {c.source for c in a.citations} == {"r07.txt", "r04.txt"}
 
 
 def test_dev2_every_report_is_indexed_and_none_needs_review(dev2):
@@ -62,7 +100,7 @@ def test_paraphrase_floors(tmp_path_factory, config, use_embedder):
     refusals 0.054 (before: 0.746, 0.086, 0.218)."""
     if not REPORTS.is_dir():
         pytest.skip("../shared/reports is not beside the checkout")
-    f = _figures(tmp_path_factory, config, use_embedder, REPORTS, _questions(PARAPHRASES))
+    f = _figures(_service(tmp_path_factory, config, use_embedder, REPORTS), _questions(PARAPHRASES))
     assert f["answer_accuracy"] >= 0.85
     assert f["wrong_answer_rate"] <= 0.07
     assert f["false_refusal_rate"] <= 0.08
