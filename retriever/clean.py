@@ -25,13 +25,14 @@ PUBLISHED_LABELS = ("发布日期", "发布时间", "发文日期", "公开日�
 WRITTEN_LABELS = ("成文日期", "生成日期")
 PUBLISHER_LABELS = ("发布机构", "发文机构", "发文单位", "信息来源", "文章来源", "来源")
 FIELD_LABELS = PUBLISHED_LABELS + WRITTEN_LABELS + PUBLISHER_LABELS + (
-    "索引号", "组配分类", "主题分类", "体裁分类", "服务对象", "名称", "标题", "发文字号", "文号", "公文时效", "有效性",
-    "主题词", "浏览次数", "累计次数", "点击数", "点击量", "访问量", "阅读次数", "作者", "责任编辑", "字体",
+    "索引号", "组配分类", "主题分类", "发文机关", "体裁分类", "服务对象", "名称", "标题", "发文字号", "文号", "公文时效", "有效性",
+    "主题词", "浏览次数", "累计次数", "点击数", "点击量", "访问量", "阅读次数", "作者", "责任编辑", "字体", "字号",
 )
 # One field label with its colon, its characters possibly spaced ("名 称:"), after a line start,
-# a bullet or a space: "• 索引号:1495…", " 发布时间:2024-03-28", "来源: 杭州市人民政府门户网站"
+# a bullet, a space or a bracket: "• 索引号:1495…", " 发布时间:2024-03-28", "来源: 杭州市人民政府门户网站",
+# "【发布时间：2024-03-08】【来源：某区党政办公室】"
 _LABEL = re.compile(
-    r"(?:^|(?<=[\s•·●▪■◆\-*|｜]))(?P<label>"
+    r"(?:^|(?<=[\s•·●▪■◆\-*|｜【】\[\]]))(?P<label>"
     + "|".join(r"\s?".join(map(re.escape, label)) for label in sorted(FIELD_LABELS, key=len, reverse=True))
     + r")\s*[:：]"
 )
@@ -39,6 +40,11 @@ _LABEL = re.compile(
 _LEAD = re.compile(r"^[\s•·●▪■◆\-*【\[]*")
 # sentence punctuation: a line that has it is text, not a header field
 _SENTENCE = re.compile(r"[。！？；]")
+# A header table flattened to one cell a line gives a label alone on its line and its value on the
+# next: "索引号" / "11330212002966327B/2024-123456", "发布日期" / "2024-01-25". Only labels no
+# body line is made of alone (not 时间, 名称, 作者 …).
+TABLE_LABELS = tuple(label for label in FIELD_LABELS if len(label) >= 3) + ("文号", "来源")
+MAX_TABLE_VALUE = 60  # a value cell: an index number, a date, a unit's name
 MAX_FIELD_LINE = 160  # header lines of the dev pages are at most ~90 characters; body paragraphs are longer
 
 
@@ -117,9 +123,26 @@ def clean_text(raw: str) -> CleanText:
     lines: list[str] = []
     fields: list[HeaderField] = []
     pos = 0
+    table_label: tuple[str, int, int] | None = None  # a label alone on its line, and the line's span
     for line in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         line = _SPACES.sub(" ", line).strip()
         if not line:
+            continue
+        label_cell = re.sub(r"\s", "", line.rstrip(":：")) if len(line) <= 12 else ""
+        if table_label and label_cell not in TABLE_LABELS:
+            label, start, _ = table_label
+            table_label = None
+            if len(line) <= MAX_TABLE_VALUE and not _SENTENCE.search(line) and not parse_fields(line):
+                lines.append(line)  # the value cell under its label: one field over both lines
+                fields.append(HeaderField(label, line, start, pos + len(line)))
+                pos += len(line) + 1
+                continue
+        if label_cell in TABLE_LABELS:
+            if table_label:  # the label before had an empty value cell
+                fields.append(HeaderField(*table_label[:1], "", *table_label[1:]))
+            table_label = (label_cell, pos, pos + len(line))
+            lines.append(line)
+            pos += len(line) + 1
             continue
         parsed = parse_fields(line)
         if not parsed and is_debris(line):

@@ -62,6 +62,8 @@ _SESSION = re.compile(r"^[（(].{0,12}日在.*(?:会议|大会)上?[)）]$")
 # a date in Chinese numerals: 二〇二四年一月十日
 _CN_DIGITS = {"〇": 0, "零": 0, "○": 0, "Ｏ": 0, "O": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6,
               "七": 7, "八": 8, "九": 9}
+# a year in Chinese numerals, not that of a date: "二〇二三年度", "二〇二二年" (not "二〇二三年一月十日")
+_CN_YEAR = re.compile(r"([二][〇零○ＯO][〇零○ＯO一二三四五六七八九]{2})年(?![一二三四五六七八九十]{1,3}月)")
 _CN_DATE = re.compile(r"([〇零○ＯO一二三四五六七八九]{4})年([一二三四五六七八九十]{1,3})月([一二三四五六七八九十]{1,3})日")
 
 
@@ -87,11 +89,12 @@ class _Line:
 
 
 def _lines(clean: CleanText) -> list[_Line]:
-    """The text's lines with their offsets, without the header field lines."""
-    field_lines = {f.start for f in clean.fields}
+    """The text's lines with their offsets, without the header field lines (a field of a flattened
+    table spans its label's line and its value's)."""
+    field_spans = [(f.start, f.end) for f in clean.fields]
     out, pos = [], 0
     for line in clean.text.split("\n"):
-        if line.strip() and pos not in field_lines:
+        if line.strip() and not any(a <= pos <= b for a, b in field_spans):
             out.append(_Line(pos, pos + len(line), line))
         pos += len(line) + 1
     return out
@@ -328,17 +331,24 @@ def plain_years(s: str) -> list[re.Match]:
     return out
 
 
+def years_in(s: str) -> list[int]:
+    """The years covered s names, in order: "2024年" and "二〇二四年" (not a range, not a date)."""
+    found = [(m.start(), int(m.group(1))) for m in plain_years(s)]
+    found += [(m.start(), int("".join(str(_CN_DIGITS[c]) for c in m.group(1)))) for m in _CN_YEAR.finditer(s)]
+    return [year for _, year in sorted(found)]
+
+
 def find_year(title: tuple[str, int, int] | None, head: list[_Line], opening: _Line | None,
               lines: list[_Line]) -> tuple[int, int, int] | None:
     """(year, start, end of the line it was read from): the title's, the head's, the opening
     sentence's, else the year most often written with 年度 in the first 3,000 characters."""
-    if title and (ys := plain_years(title[0])):
-        return int(ys[0].group(1)), title[1], title[2]
+    if title and (ys := years_in(title[0])):
+        return ys[0], title[1], title[2]
     for line in head:
-        if not _SESSION.match(line.text.strip()) and (ys := plain_years(line.text)):
-            return int(ys[0].group(1)), line.start, line.end
-    if opening and (ys := plain_years(re.split(r"[。！？]", opening.text, maxsplit=1)[0])):
-        return int(ys[0].group(1)), opening.start, opening.end
+        if not _SESSION.match(line.text.strip()) and (ys := years_in(line.text)):
+            return ys[0], line.start, line.end
+    if opening and (ys := years_in(re.split(r"[。！？]", opening.text, maxsplit=1)[0])):
+        return ys[0], opening.start, opening.end
     found: Counter[int] = Counter()
     first: dict[int, _Line] = {}
     for line in lines:
