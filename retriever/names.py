@@ -10,15 +10,19 @@ import re
 from functools import lru_cache
 from importlib import resources
 
-from .places import ZONE_SUFFIXES, is_place, place_words, stem, strip_party
+from .places import ZONE_SUFFIXES, autonomous_short, is_place, place_words, stem, strip_party
 
 # Beyond this many spellings of one name the combinations stop (a name with three replaceable
 # parts, each with three short forms, has 64; real unit names have one or two such parts).
 MAX_VARIANTS = 64
 _GOVERNMENT = ("人民政府", "政府")
+# what governs a development zone: its committee goes by the zone's name (襄阳高新区管委会 -> 襄阳高新区)
+_ZONE_GOVERNMENT = ("管理委员会", "管委会")
 # A town or street office inside a unit's name, a place level below the county the division
 # table does not list: 公义镇人民政府 -> 公义镇 + 人民政府; 五常街道办事处 -> 五常街道 + 办事处.
 _TOWN = re.compile(r"^([\u4e00-\u9fff]{2,5}?(?:镇|乡|街道))(人民政府|政府|办事处|办|)$")
+# A zone named after no division (贵安新区管委会 -> 贵安新区 + 管委会), read as a place like a town.
+_ZONE = re.compile(r"^([\u4e00-\u9fff]{2,6}?(?:" + "|".join(ZONE_SUFFIXES) + r"))(" + "|".join(_ZONE_GOVERNMENT) + r")$")
 
 
 @lru_cache(maxsize=1)
@@ -92,10 +96,13 @@ def _level_word(place: str) -> str:
 
 
 def _place_forms(place: str) -> set[str]:
-    """A place as written and as its stem (天河区, 天河); zones and towns only as written."""
+    """A place as written and as its stem (天河区, 天河), an autonomous one also by its everyday name
+    (恩施土家族苗族自治州: 恩施州, 恩施); zones and towns only as written."""
     forms = {place}
     if is_place(place) and len(stem(place)) >= 2:
         forms.add(stem(place))
+    if is_place(place) and (short := autonomous_short(place)):
+        forms.add(short)
     return forms
 
 
@@ -103,6 +110,8 @@ def _split(name: str) -> tuple[list[str], str]:
     """Place levels and the rest: 眉山市彭山区公义镇人民政府 -> ([眉山市, 彭山区, 公义镇], 人民政府)."""
     places = place_words(name)
     rest = name[len("".join(places)):]
+    if not places and (m := _ZONE.match(rest)):
+        return [m.group(1)], m.group(2)
     m = _TOWN.match(rest)
     if m and m.group(2):
         places, rest = places + [m.group(1)], m.group(2)
@@ -124,7 +133,8 @@ def short_forms(name: str) -> set[str]:
         if not places:
             out.add(variant)
             continue
-        government = rest in _GOVERNMENT or not rest
+        zone = next((z for z in ZONE_SUFFIXES if places[-1].endswith(z)), "")
+        government = rest in _GOVERNMENT or not rest or (bool(zone) and rest in _ZONE_GOVERNMENT)
         for k in range(len(places) + 1):
             kept = places[k:]
             for combo in itertools.product(*(_place_forms(p) for p in kept)):
@@ -135,7 +145,6 @@ def short_forms(name: str) -> set[str]:
                     out.add(prefix)
         if rest:
             out.add(_level_word(places[-1]) + rest)  # 市应急管理局, 区卫健委
-        zone = next((z for z in ZONE_SUFFIXES if places[-1].endswith(z)), "")
         if zone:  # 北京经开区 -> 经开区, 经开区管委会
             out.update({zone, zone + rest})
     return {a for a in out if len(a) >= 2}

@@ -10,6 +10,20 @@ from functools import lru_cache
 from importlib import resources
 
 _LEVEL_SUFFIXES = ("特别行政区", "自治区", "自治州", "自治县", "自治旗", "地区", "林区", "省", "市", "区", "县", "州", "盟", "旗")
+# Autonomous divisions are named after their peoples (恩施土家族苗族自治州, 长阳土家族自治县) and
+# called by their place name with the level's word: 恩施州, 长阳县; their stem is the place name.
+_AUTONOMOUS_SUFFIXES = ("自治区", "自治州", "自治县", "自治旗")
+_PEOPLES = (
+    "蒙古", "回", "藏", "维吾尔", "苗", "彝", "壮", "布依", "朝鲜", "满", "侗", "瑶", "白", "土家", "哈尼", "哈萨克",
+    "傣", "黎", "傈僳", "佤", "畲", "拉祜", "水", "东乡", "纳西", "景颇", "柯尔克孜", "土", "达斡尔", "仫佬", "羌",
+    "布朗", "撒拉", "毛南", "仡佬", "锡伯", "阿昌", "普米", "塔吉克", "怒", "乌孜别克", "俄罗斯", "鄂温克", "德昂",
+    "保安", "裕固", "京", "塔塔尔", "独龙", "鄂伦春", "赫哲", "门巴", "珞巴", "基诺", "各",
+)
+# the peoples a name ends with: "土家族苗族", "蒙古" (恩施|土家族苗族, 博尔塔拉|蒙古); a one-character
+# people only with 族 (大理|白族), so that a place's own last character is never taken for one
+_PEOPLES_TAIL = re.compile(
+    "(?:" + "|".join(sorted((p + "族?" if len(p) > 1 else p + "族") for p in _PEOPLES)[::-1]) + ")+$"
+)
 ZONE_SUFFIXES = ("高新技术产业开发区", "经济技术开发区", "经济开发区", "高新区", "经开区", "开发区", "新区")
 
 
@@ -28,10 +42,27 @@ class Place:
 
 
 def stem(name: str) -> str:
+    """天河区 -> 天河; 恩施土家族苗族自治州 -> 恩施 (its peoples dropped too); 东乡族自治县 -> 东乡."""
     for suffix in _LEVEL_SUFFIXES:
         if name.endswith(suffix) and len(name) - len(suffix) >= 2:
-            return name[: -len(suffix)]
+            rest = name[: -len(suffix)]
+            if suffix in _AUTONOMOUS_SUFFIXES:
+                m = _PEOPLES_TAIL.search(rest)
+                while m and m.start() < 2:  # the place name keeps 2 characters: 东乡|族, not |东乡族
+                    m = _PEOPLES_TAIL.search(rest, m.start() + 1)
+                if m and m.start() >= 2:
+                    rest = rest[: m.start()]
+                elif rest.endswith("族") and len(rest) >= 3:
+                    rest = rest[:-1]
+            return rest
     return name
+
+
+def autonomous_short(name: str) -> str:
+    """The everyday name of an autonomous prefecture, county or banner: its place name and its
+    level's word (恩施土家族苗族自治州 -> 恩施州, 长阳土家族自治县 -> 长阳县); '' for other names."""
+    suffix = next((s for s in _AUTONOMOUS_SUFFIXES[1:] if name.endswith(s)), "")
+    return stem(name) + suffix[-1] if suffix else ""
 
 
 @lru_cache(maxsize=1)
@@ -45,6 +76,10 @@ def _table() -> tuple[dict[str, list[Place]], dict[str, Place], frozenset[str]]:
         place = Place(code, name)
         by_name.setdefault(name, []).append(place)
         by_code.setdefault(code, place)
+    for code, place in list(by_code.items()):  # 恩施州 is 恩施土家族苗族自治州, unless it names another place
+        short = autonomous_short(place.name)
+        if short and short not in by_name:
+            by_name[short] = [Place(code, short)]
     stems = frozenset(stem(n) for n in by_name if len(stem(n)) >= 2)
     return by_name, by_code, stems
 
