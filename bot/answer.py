@@ -409,9 +409,9 @@ class AnswerComposer:
         names the ask's terms, preferring the sentence of the first answer."""
         best = None
         for c in self._candidates(result, ask):
-            if (c.hit.passage.id, c.clause_start) == (first.hit.passage.id, first.clause_start):
-                continue
             clause = self.searcher.index.report_by_id[c.hit.passage.report_id].text[c.clause_start : c.clause_end]
+            if (c.hit.passage.id, c.clause_start) == (first.hit.passage.id, first.clause_start) and not ask.measure_words:
+                continue  # the first answer's clause answers a second ask only by a figure of its own measure word
             own = coverage(ask.terms, normalise(clause)) if ask.terms else 0.0
             same_sentence = c.hit.passage.id == first.hit.passage.id and c.sent_start == first.sent_start
             # "…，占比多少？": a share of the figure just given, in its sentence, whatever words it uses
@@ -420,6 +420,8 @@ class AnswerComposer:
                 continue
             if ask.within and not (same_sentence and c.clause_start > first.clause_start):
                 continue  # "其中…": a part of the first figure, said after it
+            if ask.measure_words and not any({q.unit, q.measure} & ask.measure_words for q in find_quantities(clause)):
+                continue  # "…多少次、多少人次": the figure with the measure word asked
             key = (same_sentence, own, c.clause_start > first.clause_start, -abs(c.clause_start - first.clause_end))
             if best is None or key > best[0]:
                 best = (key, c)

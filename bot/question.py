@@ -14,7 +14,7 @@ from retriever import thesaurus
 from retriever.tokenize import BIGRAM_MARK, STOPWORDS
 from retriever.types import Filters
 
-from .numbers import MEASURE_WORDS, asked_measure, number_values
+from .numbers import MEASURE_WORDS, asked_measure, find_quantities, number_values
 
 # How many / how much: 多少, 几个/几次/几名…, 比例, 百分之几, …率是多少, 排第几
 NUMERIC_ASK = re.compile(
@@ -33,7 +33,8 @@ META_ASK = re.compile(
     r"|报告.*(?:是哪|有哪|有几|有多少|几份)|(?:有|收).*(?:几份|哪些).*报告"
 )
 # Where a question that asks two things splits: "…多少件，化解了多少？", "…多少次？满意率多少？"
-ASK_SPLIT = re.compile(r"[，,；;？?]|以及|并且|同时|另外")
+# (only where two of the pieces ask a figure)
+ASK_SPLIT = re.compile(r"[，,；;？?、\s]|以及|并且|同时|另外")  # also 几次A、几次B and 几种 多少张
 _MONTHS = re.compile(r"\d{1,2}\s*(?:到|至|-|—|~|－)\s*\d{1,2}\s*月份?|\d{1,2}\s*月(?:份|底|末|初)?|(?:19|20)\d{2}\s*年度?")
 # Words of a question that say nothing of what is asked
 _QUESTION_NOISE = ("今年", "去年", "本年", "本年度", "年度", "全年度", "一共", "总共", "共计", "截至", "截止", "期间", "分别",
@@ -238,7 +239,7 @@ class QuestionReader:
                 for token in self.tokenizer.cut(text):
                     starts.add(at)
                     at += len(token)
-                figures = [m.start() for m in re.finditer(r"\d|[一二三四五六七八九十两百千万]", text)]
+                figures = [q.start for q in find_quantities(text)]  # not 三重一大's 三
             for i in starts:
                 other = text[i : i + len(word)]
                 if len(other) < len(word) or other == word or not other.endswith(head) or other in term.forms or not _HAN.fullmatch(other):
