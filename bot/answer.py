@@ -73,6 +73,8 @@ _EXAMPLE_CHARS = 6000  # the figures of a report's first pages: tried in order, 
 _EACH_YEAR = re.compile(r"(?:19|20)\d{2}\s*年?度?\s*(?:和|与|及|、|以及|跟)\s*(?:19|20)\d{2}|分别|各自|各是|各有|对比|比较")
 # Sections about what was not done or is still to do: 存在的不足, 下一步工作计划, 2024年工作思路
 _NOT_DONE_SECTION = re.compile(r"不足|存在.{0,4}问题|问题和|短板|下一步|工作计划|工作打算|工作思路|工作安排|展望|努力方向")
+# A clause that opens an enumerated point of a section: 二是落实法律顾问制度, （三）强化监督
+_TOPIC = re.compile(r"^\s*(?:[一二三四五六七八九十]+是|[（(][一二三四五六七八九十\d]+[）)]|\d+[.、．])")
 # A clause that gives part of the figure before it: "其中民事诉讼50起", "含…"
 _PART = re.compile(r"^\s*(?:其中|含|包括)")
 
@@ -91,6 +93,10 @@ CONTRAST = 0.6
 # A clause in a section about shortcomings or next year's plans does not say what the year's work
 # did: it loses this much (a plan's target figure, 计划开展培训10次, is not a figure of the year)
 NOT_DONE = 0.2
+# Facts: a clause that says the rank the question names (第一个, 首批) gains FACT_ORDINAL; a clause
+# that only opens an enumerated point (二是落实法律顾问制度) restates the topic and loses FACT_TOPIC
+FACT_ORDINAL = 0.15
+FACT_TOPIC = 0.1
 # A clause that gives a part of a figure (其中民事诉讼50起) loses this much unless the ask is for a part
 PART_OF_FIGURE = 0.1
 # Meaning: the embedder's cosine similarity of the ask (without unit and year) and the clause moves
@@ -350,6 +356,10 @@ class AnswerComposer:
                     else:
                         # a fact: the clause holds the words around the question word
                         own = coverage(ask.anchors or ask.terms, normalise(clause))
+                        if any(o in clause for o in ask.ordinals):
+                            agree += FACT_ORDINAL  # 全市第一个区级平台: the clause that says 第一个
+                        if _TOPIC.match(clause):
+                            agree -= FACT_TOPIC  # "二是落实法律顾问制度": the topic, not what was done
                     if contrasted is None:
                         contrasted = self._contrasted(ask, sentence, context, [sentence[a:b] for a, b in clauses]) if ask.numeric else set()
                     if contrasted and _unsaid([t for t in ask.terms if t.word in contrasted], normalise(clause)):

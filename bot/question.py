@@ -47,6 +47,8 @@ _ASKED_AMOUNT = re.compile(r"(?:多少|几)(?:钱|资金|经费|金额|人|次|�
 # Last characters that make categories of their words, so that two words ending in one are siblings:
 # 处级/科级, 优秀率/通过率, 发文/来文, 抖音号/视频号, 刑事类/民事类 (four-character words share their last two)
 SIBLING_HEADS = frozenset("级率文号类型费额量")
+# Ranks named in a question: 第一个, 第二, 首个, 首批
+ORDINAL_WORDS = re.compile(r"第[一二三四五六七八九十\d]+|首个|首批|首家|首次")
 # A term just before what is asked: 优秀率[是多少], 发文[多少件]
 NEAR_ASK = re.compile(r"^.{0,3}?(?:多少|几|第几|百分之)")
 # How far a sibling may stand from the figure, or from the word that follows the term, to stand where
@@ -90,6 +92,7 @@ class Ask:
     plain: str  # the ask without unit names and years: what is compared by meaning with a clause
     within: bool  # "其中…几起": a part of a figure just given, said after it in the same sentence
     how: bool  # "采取了哪些措施": answered with the best sentences of the passage, not one clause
+    ordinals: tuple[str, ...]  # ranks the question names (全市第一个, 首批): a fact's clause says them
 
 
 def coverage(terms: tuple[Term, ...] | list[Term], context: str, quoted: str = "") -> float:
@@ -270,7 +273,8 @@ class QuestionReader:
         return Ask(text=part, terms=tuple(self.terms(part, filters)), numeric=numeric, rate=bool(RATE_ASK.search(part)), change=bool(CHANGE_ASK.search(part)),
                    measure_kind=kind, measure_words=frozenset(words), stated=stated,
                    anchors=self.anchors(part, filters) if not numeric else (), plain=self.plain(part, filters), within="其中" in part,
-                   how=not numeric and bool(HOW_ASK.search(part)))
+                   how=not numeric and bool(HOW_ASK.search(part)),
+                   ordinals=tuple(ORDINAL_WORDS.findall(part)) if not numeric else ())
 
     @staticmethod
     def plain(part: str, filters: Filters) -> str:

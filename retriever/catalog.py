@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .metadata import GENERIC_ALIASES
 from .names import spellings
-from .places import place_words, stem
+from .places import ZONE_SUFFIXES, place_words, stem
 from .types import Filters, Report
 
 # A year as questions write it: 2023年, 2023年度, "2023 年", and a bare 2024 before a Chinese word
@@ -256,6 +256,7 @@ class Catalog:
             self.by_year.setdefault(report.year, []).append(report)
         self.by_id = {r.id: r for r in self.reports}
         self._places: dict[str, set[str]] | None = None
+        self._stems: dict[str, tuple[str, ...]] | None = None
 
     @property
     def places(self) -> dict[str, set[str]]:
@@ -322,7 +323,31 @@ class Catalog:
                         groups.append((m.name, tuple(r.id for r in fuzzy)))
                         continue
             unknown.append(m.name)
+        if not groups and not unknown:
+            # a place by its stem alone (海安那份报告, 天河的个体户): the units of that place
+            for stem_, ids in self.place_stems.items():
+                if stem_ in text:
+                    groups.append((stem_, ids))
         return self._filters(years, groups, tuple(unknown))
+
+    @property
+    def place_stems(self) -> dict[str, tuple[str, ...]]:
+        """The stems of the indexed units' places (海安 of 海安高新区, 天河 of 天河区), each with the
+        reports of that place; the most specific place of a report only, so that 广州 names no unit of
+        天河区. Built on first use."""
+        if self._stems is None:
+            stems: dict[str, list[str]] = {}
+            for report in self.reports:
+                places = place_words(report.org) or place_words(report.region)
+                if places:
+                    word = canonical_place(places[-1])
+                    for zone in ZONE_SUFFIXES:
+                        word = word.removesuffix(zone)
+                    word = stem(word)
+                    if len(word) >= 2 and word not in GENERIC_ALIASES:
+                        stems.setdefault(word, []).append(report.id)
+            self._stems = {k: tuple(v) for k, v in stems.items()}
+        return self._stems
 
     def _filters(self, years, groups, unknown) -> Filters:
         ids = tuple(dict.fromkeys(i for _, g in groups for i in g))
