@@ -18,6 +18,8 @@ _DEBRIS_START = re.compile(
 )
 # a date with digits, spaces allowed around the separators: 2024-03-14, 2024- 03- 14, 2024年3月14日
 _DATE = re.compile(r"(20\d{2}|19\d{2})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
+# full-width digits, as some pages write years and dates (２０２３年): read as digits
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 _SPACES = re.compile(r"[ \t\u00a0\u2002\u2003\u3000]+")
 
 # Labels of a government web page's header fields, by what the value says.
@@ -124,6 +126,7 @@ def clean_text(raw: str) -> CleanText:
     fields: list[HeaderField] = []
     pos = 0
     table_label: tuple[str, int, int] | None = None  # a label alone on its line, and the line's span
+    raw = raw.translate(_FULL_WIDTH_DIGITS)
     for line in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         line = _SPACES.sub(" ", line).strip()
         if not line:

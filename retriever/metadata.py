@@ -57,6 +57,10 @@ _OPENING_PHRASE = re.compile(rf"^(?:在[{CJK}、，,]{{2,30}}?(?:领导|指导|�
 _RANGE = re.compile(r"(?<!\d)(20\d{2})\s*年?\s*(?:[-—–~～至到－]+\s*)?(20\d{2})(?!\d)")
 # a single year: "2024年" (not "12024年", not the second half of a range)
 _SINGLE_YEAR = re.compile(r"(?<!\d)(20\d{2})\s*年")
+# what follows the unit in a title: its year in digits or Chinese numerals, or the report's subject
+# when the year comes later or not at all: "某县司法局 2023 年度…", "某县水利局二〇二三年…",
+# "某县财政局法治政府建设年度报告（2023年度）"
+_TITLE_AFTER_UNIT = r"(?:\s*20\d{2}\s*年|[二][〇零○ＯO][〇零○ＯO一二三四五六七八九]{2}年|法治政府|依法行政)"
 # a session line of a report to a people's congress: "(2025年5月29日在杭州市…会议上)"
 _SESSION = re.compile(r"^[（(].{0,12}日在.*(?:会议|大会)上?[)）]$")
 # a date in Chinese numerals: 二〇二四年一月十日
@@ -153,7 +157,21 @@ def line_date(line: str) -> str | None:
 
 
 def _org_like(s: str) -> bool:
-    return bool(re.fullmatch(rf"[{CJK}（）()]{{2,40}}{_ORG_SUFFIX_RE}", s))
+    return bool(re.fullmatch(rf"[{CJK}（）()]{{2,40}}{_ORG_SUFFIX_RE}", s)) or bool(_joint_unit(s))
+
+
+def _joint_unit(s: str) -> str | None:
+    """The government of a line naming the bodies that issue a report together, its party committee
+    first: "中共某镇委员会 某镇人民政府" -> 某镇人民政府."""
+    parts = s.split()
+    if len(parts) < 2 or not all(re.fullmatch(rf"[{CJK}（）()]{{2,40}}{_ORG_SUFFIX_RE}", p) for p in parts):
+        return None
+    return next((p for p in reversed(parts) if not p.startswith(("中共", "中国共产党"))), None)
+
+
+def _unit_line(s: str) -> str:
+    """A unit line's unit: the line itself, or the government of a joint line."""
+    return _joint_unit(s) or s
 
 
 def find_signature(lines: list[_Line]) -> tuple[_Line | None, _Line | None]:
@@ -210,10 +228,11 @@ def title_org(title: str | None) -> str | None:
     or a place ("关于某市2024年度…", "某区2023年度…": its government)."""
     if not title:
         return None
-    m = re.match(rf"^(?:关于)?(?P<org>[{CJK}（）()]{{2,40}}?{_ORG_SUFFIX_RE})(?:关于[{CJK}]{{0,20}}?)?{_YEAR}年", title)
+    m = re.match(rf"^(?:关于)?(?P<org>[{CJK}（）()]{{2,40}}?{_ORG_SUFFIX_RE})(?:关于[{CJK}]{{0,20}}?)?{_TITLE_AFTER_UNIT}", title)
     if m:
-        return m.group("org")
-    m = re.match(rf"^(?:关于)?(?P<place>[{CJK}]{{2,20}}?{_PLACE_SUFFIX_RE}){_YEAR}年", title)
+        org = m.group("org")
+        return government(org) if _is_division(org) else org  # 浦东新区 is a district, not a zone's name
+    m = re.match(rf"^(?:关于)?(?P<place>[{CJK}]{{2,20}}?{_PLACE_SUFFIX_RE}){_TITLE_AFTER_UNIT}", title)
     if m and _is_division(m.group("place")):
         return government(m.group("place"))
     return None
@@ -416,11 +435,11 @@ def extract_metadata(clean: CleanText) -> ReportMeta:
         subject_org = subject
     full, org_span = None, None
     if signature_org:
-        full, org_span = signature_org.text.strip(), (signature_org.start, signature_org.end)
+        full, org_span = _unit_line(signature_org.text.strip()), (signature_org.start, signature_org.end)
     elif named:
         full, org_span = named, spans["title"]
     elif head_org:
-        full, org_span = head_org.text.strip(), (head_org.start, head_org.end)
+        full, org_span = _unit_line(head_org.text.strip()), (head_org.start, head_org.end)
     elif subject_org:
         org_span = (opening.start, opening.end)
         full = find_full_name(text, subject_org) if subject_org == subject else subject_org
@@ -441,7 +460,7 @@ def extract_metadata(clean: CleanText) -> ReportMeta:
     # the text's own names for the unit; never the publisher (来源/发布机构 name who posted the page)
     own = [org, named or "", subject or "", subject_org or ""]
     if head_org:
-        own.append(head_org.text.strip())
+        own.append(_unit_line(head_org.text.strip()))
     aliases = alias_set(own, region)
     title_text = title[0] if title else (f"{org}{year}年度报告" if org and year else "")
     return ReportMeta(title=title_text, org=org, aliases=aliases, region=region, year=year, published=published,

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-_LEVEL_SUFFIXES = ("特别行政区", "自治区", "自治州", "自治县", "自治旗", "地区", "林区", "省", "市", "区", "县", "州", "盟", "旗")
+# 新区 before 区: a new area that is a county-level division goes by its stem (浦东新区 -> 浦东)
+_LEVEL_SUFFIXES = ("特别行政区", "自治区", "自治州", "自治县", "自治旗", "地区", "林区", "新区", "省", "市", "区", "县", "州", "盟",
+                   "旗")
 # Autonomous divisions are named after their peoples (恩施土家族苗族自治州, 长阳土家族自治县) and
 # called by their place name with the level's word: 恩施州, 长阳县; their stem is the place name.
 _AUTONOMOUS_SUFFIXES = ("自治区", "自治州", "自治县", "自治旗")
