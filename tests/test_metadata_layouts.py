@@ -96,3 +96,31 @@ def test_layout_header_lines_are_not_passages(name):
         title_text = report.text[slice(*title_span)]
         assert not any(p.text.strip() == title_text for p in passages)
         assert report.title.replace("\n", "") == title_text.replace("\n", "")
+
+
+# Title variants, each on a short made-up opening: (title and unit lines, opening sentence's subject,
+# expected unit, a short name, year)
+_BODY = "一、主要工作\n（一）加强组织领导。专题研究法治建设工作4次，全年办理行政复议案件12件，负责人出庭应诉率100%。\n二、存在问题\n法治队伍力量不足。\n"
+TITLES = {
+    "full-width digits": ("德清县司法局２０２３年度法治政府建设工作报告", "２０２３年，县司法局", "德清县司法局", "县司法局", 2023),
+    "spaced year": ("德清县司法局 2023 年度法治政府建设工作报告", "2023 年，县司法局", "德清县司法局", "德清司法局", 2023),
+    "joint party and government": ("中共溪口镇委员会 溪口镇人民政府\n关于2023年度法治政府建设工作情况的报告\n奉化区委、区政府：",
+                                   "2023年，溪口镇党委、政府", "溪口镇人民政府", "溪口镇", 2023),
+    "year after the subject": ("文成县财政局法治政府建设年度报告（2023年度）", "今年以来，县财政局", "文成县财政局", "县财政局", 2023),
+    "Chinese-numeral year, no other": ("新昌县水利局二〇二三年法治政府建设工作总结", "今年以来，县水利局", "新昌县水利局", "新昌水利局", 2023),
+    "a new area that is a district": ("浦东新区2023年法治政府建设情况报告", "2023年，浦东新区", "浦东新区人民政府", "浦东新区", 2023),
+    "an autonomous prefecture by its everyday name": ("延边州2023年法治政府建设情况报告", "2023年，延边州", "延边州人民政府", "延边州", 2023),
+    "year before the place": ("2023年度平湖市法治政府建设情况报告", "2023年，平湖市", "平湖市人民政府", "平湖市", 2023),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TITLES))
+def test_title_variants(case, tmp_path):
+    head, subject, org, alias, year = TITLES[case]
+    path = tmp_path / "r.txt"
+    path.write_text(f"{head}\n{subject}坚持以习近平法治思想为指导，全面推进依法行政。\n{_BODY}", encoding="utf-8")
+    report = parse_report(path)
+    assert same_unit(report.org, org), report.org
+    assert report.year == year
+    assert alias in report.aliases
+    assert report.review == ()
