@@ -73,6 +73,8 @@ _EXAMPLE_CHARS = 6000  # the figures of a report's first pages: tried in order, 
 _EACH_YEAR = re.compile(r"(?:19|20)\d{2}\s*年?度?\s*(?:和|与|及|、|以及|跟)\s*(?:19|20)\d{2}|分别|各自|各是|各有|对比|比较")
 # Sections about what was not done or is still to do: 存在的不足, 下一步工作计划, 2024年工作思路
 _NOT_DONE_SECTION = re.compile(r"不足|存在.{0,4}问题|问题和|短板|下一步|工作计划|工作打算|工作思路|工作安排|展望|努力方向")
+# Something a figure could be made of: a digit or a Chinese numeral
+_ANY_FIGURE = re.compile(r"[0-9０-９一二两三四五六七八九十百千万亿]")
 # A clause that opens an enumerated point of a section: 二是落实法律顾问制度, （三）强化监督
 _TOPIC = re.compile(r"^\s*(?:[一二三四五六七八九十]+是|[（(][一二三四五六七八九十\d]+[）)]|\d+[.、．])")
 # A clause that gives part of the figure before it: "其中民事诉讼50起", "含…"
@@ -106,6 +108,10 @@ PART_OF_FIGURE = 0.1
 SEMANTIC_WEIGHT = 0.3
 SEMANTIC_BASE = 0.4
 SEMANTIC_MAX_CLAUSES = 4
+# How far apart the similarities of one ask with two rival clauses fall: at most 0.557 over dev2 and
+# both paraphrase sets (95% within 0.485), so a rival further below the best than
+# SEMANTIC_WEIGHT * SEMANTIC_SPREAD is not embedded (an embedding costs 4-12 ms here)
+SEMANTIC_SPREAD = 0.6
 # Ranking only (never confidence): the search rank breaks ties between equally good clauses
 RANK_TIE_BREAK = 0.03
 # A second ask's clause must say at least this share of its own terms
@@ -321,6 +327,8 @@ class AnswerComposer:
             plans = bool(_NOT_DONE_SECTION.search(p.section))
             for s0, s1 in split_sentences(p.text):
                 sentence = p.text[s0:s1]
+                if ask.numeric and not _ANY_FIGURE.search(sentence):
+                    continue  # no figure to answer with: not worth reading
                 if ask.numeric:  # figures are about what the sentence says, not the documents it names
                     context = normalise(QUOTED_NAME.sub("|", sentence)) + "|" + section + "|" + unit_context
                     quoted = normalise("|".join(QUOTED_NAME.findall(sentence)))
@@ -334,6 +342,7 @@ class AnswerComposer:
                 in_parts = False  # after "其中…" every clause of the sentence is a part of the figure before
                 for c0, c1 in clauses:
                     clause = sentence[c0:c1]
+                    plain_clause = normalise(clause)
                     in_parts = in_parts or bool(_PART.match(clause))
                     quantities = [q for q in find_quantities(clause) if q.value not in ask.stated]
                     agree = 0.0
@@ -350,19 +359,21 @@ class AnswerComposer:
                         elif not (ask.rate or ask.change) and all(q.kind == "percent" for q in quantities):
                             agree = -MEASURE_MISMATCH  # "有多少" asks a count; a rate answers "多少%" or a change
                     if ask.numeric:
-                        own = coverage(ask.terms, normalise(QUOTED_NAME.sub("|", clause)), normalise("|".join(QUOTED_NAME.findall(clause))))
+                        quoted = QUOTED_NAME.findall(clause)
+                        own = coverage(ask.terms, normalise(QUOTED_NAME.sub("|", clause)) if quoted else plain_clause,
+                                       normalise("|".join(quoted)))
                         if not ask.within and in_parts:
                             agree -= PART_OF_FIGURE  # "其中民事诉讼50起,行政诉讼14起": parts, not the figure asked
                     else:
                         # a fact: the clause holds the words around the question word
-                        own = coverage(ask.anchors or ask.terms, normalise(clause))
+                        own = coverage(ask.anchors or ask.terms, plain_clause)
                         if any(o in clause for o in ask.ordinals):
                             agree += FACT_ORDINAL  # 全市第一个区级平台: the clause that says 第一个
                         if _TOPIC.match(clause):
                             agree -= FACT_TOPIC  # "二是落实法律顾问制度": the topic, not what was done
                     if contrasted is None:
                         contrasted = self._contrasted(ask, sentence, context, [sentence[a:b] for a, b in clauses]) if ask.numeric else set()
-                    if contrasted and _unsaid([t for t in ask.terms if t.word in contrasted], normalise(clause)):
+                    if contrasted and _unsaid([t for t in ask.terms if t.word in contrasted], plain_clause):
                         agree -= CONTRAST
                     if plans:
                         agree -= NOT_DONE
@@ -388,12 +399,12 @@ class AnswerComposer:
     def _by_meaning(self, cands: list[_Candidate], ask: Ask) -> list[_Candidate]:
         """Adds the semantic term of the confidence: the configured embedder's similarity of the
         ask and the clause, SEMANTIC_WEIGHT * (similarity - SEMANTIC_BASE). It is computed only for
-        the few candidates it could change a decision for (those within its range of the best
-        candidate, when the best is within its range of the threshold or has a close rival):
-        elsewhere it cannot move a figure, and an embedding costs milliseconds."""
+        the few candidates it could change a decision for (rivals within the spread of similarities
+        seen between rival clauses, when the best is within its range of the threshold or has such a
+        rival): elsewhere it does not move a figure, and an embedding costs milliseconds."""
         cands = sorted(cands, key=lambda c: (-c.score, c.rank, c.clause_start))
         best = cands[0]
-        reach = SEMANTIC_WEIGHT * (1 - SEMANTIC_BASE) + SEMANTIC_WEIGHT * SEMANTIC_BASE
+        reach = SEMANTIC_WEIGHT * SEMANTIC_SPREAD
         near_threshold = self.min_confidence - SEMANTIC_WEIGHT * (1 - SEMANTIC_BASE) <= best.confidence < (
             self.min_confidence + SEMANTIC_WEIGHT * SEMANTIC_BASE)
         rivals = [c for c in cands[1:SEMANTIC_MAX_CLAUSES] if c.score >= best.score - reach]

@@ -76,6 +76,13 @@ class Term:
     word: str
     weight: float
     forms: dict[str, float] = field(default_factory=dict)
+    grams: tuple[tuple[str, tuple[str, ...]], ...] = ()  # the character pairs of its forms of 3+ characters
+    key: str = ""  # the word normalised, as it is matched
+
+    @classmethod
+    def of(cls, word: str, weight: float, forms: dict[str, float]) -> Term:
+        grams = tuple((f, tuple(f[i : i + 2] for i in range(len(f) - 1))) for f in forms if len(f) >= 3)
+        return cls(word, weight, forms, grams, normalise(word))
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ class Ask:
     stated: frozenset[float]  # figures the question itself states
     anchors: tuple[Term, ...]  # the content words just before and after the question word (fact asks)
     plain: str  # the ask without unit names and years: what is compared by meaning with a clause
+    key: str  # the ask normalised, as it is matched
     within: bool  # "其中…几起": a part of a figure just given, said after it in the same sentence
     how: bool  # "采取了哪些措施": answered with the best sentences of the passage, not one clause
     ordinals: tuple[str, ...]  # ranks the question names (全市第一个, 首批): a fact's clause says them
@@ -105,19 +113,14 @@ def coverage(terms: tuple[Term, ...] | list[Term], context: str, quoted: str = "
     total = got = 0.0
     for term in terms:
         total += term.weight
-        best = 0.0
-        for form, share in term.forms.items():
-            if form in context:
-                best = max(best, share)
-            elif quoted and form in quoted:
-                best = max(best, share * QUOTED_MATCH)
-            elif len(form) >= 3:
-                bigrams = [form[i : i + 2] for i in range(len(form) - 1)]
-                part = sum(b in context for b in bigrams) / len(bigrams)
+        best = max((share for form, share in term.forms.items() if form in context), default=0.0)
+        if best < 1.0:  # a partial match only counts where no whole one does
+            if quoted:
+                best = max([best] + [share * QUOTED_MATCH for form, share in term.forms.items() if form in quoted])
+            for form, grams in term.grams:
+                part = sum(g in context for g in grams) / len(grams)
                 if part >= 0.5:
-                    best = max(best, share * part * PARTIAL_WORD)
-            if best == 1.0:
-                break
+                    best = max(best, term.forms[form] * part * PARTIAL_WORD)
         got += term.weight * best
     return got / total
 
@@ -201,7 +204,7 @@ class QuestionReader:
             weight = min(used) if used else UNSEEN_WEIGHT if self.tokenizer.is_general(word) else self.idf(word)
             if len(word) == 1:
                 weight = min(weight, SINGLE_CHARACTER_WEIGHT)
-            out[word] = Term(word, max(weight, MIN_TERM_WEIGHT), forms)
+            out[word] = Term.of(word, max(weight, MIN_TERM_WEIGHT), forms)
         return list(out.values())
 
     def used(self, form: str) -> bool:
@@ -219,12 +222,12 @@ class QuestionReader:
         word that follows it there, or just before the figure when the term is just before the ask).
         Where it stands elsewhere (上门 asked, 跨部门…抽查70户次 said) it is another matter. Returns the
         terms (their words) that have such a sibling."""
-        question = normalise(ask.text)
+        question = ask.key
         text = normalise(clause)
         found: set[str] = set()
         starts: set[int] | None = None
         for term in unsaid:
-            word = normalise(term.word)
+            word = term.key
             at = question.find(word)
             if not 2 <= len(word) <= 4 or at < 0 or not _HAN.fullmatch(word):
                 continue
@@ -232,7 +235,7 @@ class QuestionReader:
             if (len(word) < 4 and head not in SIBLING_HEADS) or head not in text:
                 continue  # 把关/机关, 上门/部门: a shared last character says nothing
             after = question[at + len(word) :].lstrip("的之")
-            next_word = next((normalise(t.word) for t in ask.terms if after.startswith(normalise(t.word))), "")
+            next_word = next((t.key for t in ask.terms if after.startswith(t.key)), "")
             modifier = word[: -len(head)]
             if next_word and modifier + next_word in text.replace("个", ""):
                 continue  # "4个县应急普法基地": 县级 said by its modifier
@@ -272,7 +275,7 @@ class QuestionReader:
                            for v in number_values(m.group(0)))
         return Ask(text=part, terms=tuple(self.terms(part, filters)), numeric=numeric, rate=bool(RATE_ASK.search(part)), change=bool(CHANGE_ASK.search(part)),
                    measure_kind=kind, measure_words=frozenset(words), stated=stated,
-                   anchors=self.anchors(part, filters) if not numeric else (), plain=self.plain(part, filters), within="其中" in part,
+                   anchors=self.anchors(part, filters) if not numeric else (), plain=self.plain(part, filters), key=normalise(part), within="其中" in part,
                    how=not numeric and bool(HOW_ASK.search(part)),
                    ordinals=tuple(ORDINAL_WORDS.findall(part)) if not numeric else ())
 
