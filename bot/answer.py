@@ -198,6 +198,8 @@ class AnswerComposer:
             return question
         prev = self.catalog.resolve(previous)
         new = self.catalog.resolve(question)
+        if new.by_stem and prev.orgs:  # 在龙岗政府在线…: the unit asked before, not every unit of 龙岗
+            new = replace(new, orgs=(), report_ids=(), groups=())
         years = new.years or prev.years
         year_text = "".join(f"{y}年" for y in years)
         swap = _SWAP_ONLY.match(unicodedata.normalize("NFKC", question))

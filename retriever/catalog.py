@@ -11,7 +11,7 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .metadata import GENERIC_ALIASES
 from .names import spellings
@@ -325,9 +325,9 @@ class Catalog:
             unknown.append(m.name)
         if not groups and not unknown:
             # a place by its stem alone (海安那份报告, 天河的个体户): the units of that place
-            for stem_, ids in self.place_stems.items():
-                if stem_ in text:
-                    groups.append((stem_, ids))
+            stems = [(stem_, ids) for stem_, ids in self.place_stems.items() if stem_ in text]
+            if stems:
+                return replace(self._filters(years, stems, ()), by_stem=True)
         return self._filters(years, groups, tuple(unknown))
 
     @property

@@ -53,6 +53,7 @@ class Filters:
     # each unit named with its reports, in the order asked: a question about two units answers each
     groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
     unknown: tuple[str, ...] = ()  # units named (by the shape of a unit's name) that no indexed report is
+    by_stem: bool = False  # the units were named only by their place's stem (海安那份报告): a weak reading
 
     @property
     def empty(self) -> bool:

@@ -30,6 +30,7 @@ def test_number_value(token, value):
 
 # (report phrase, [(figure text, value, unit, kind, approx, high)])
 QUANTITY_CASES = [
+    ("实行7×24小时工作制", [("7×24小时", 24.0, "小时", "duration", False, None)]),  # a schedule, shown whole
     ("出具法律意见书79件", [("79件", 79, "件", "count", False, None)]),
     ("公开信息40余条", [("40余条", 40, "条", "count", True, None)]),
     ("考试通过率达到100%", [("100%", 100, "%", "percent", False, None)]),
@@ -108,7 +109,7 @@ def test_quantities(text, expected):
         "第一责任人", "落实第一议题制度", "引入第三方评估", "入选第二批示范单位", "第十四届人民代表大会", "第一，坚持党的领导",
         "一是坚持党的领导", "推动工作迈上一个新台阶", "一年来，区党政办", "作为一项重要任务", "这一年的工作", "下一年度",
         "党的二十届三中全会", "省委十五届五次全会", "“一网统管”三年行动圆满收官", "最多跑一次", "实现“一件事”主题服务",
-        "7×24小时服务", "12345热线", "几十个单位", "上百人参加", "十万火急",
+        "5+2工作模式", "1+N制度体系", "12345热线", "几十个单位", "上百人参加", "十万火急",
     ],
 )
 def test_years_dates_ordinals_names_and_slogans_are_not_quantities(text):
