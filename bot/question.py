@@ -250,6 +250,8 @@ class QuestionReader:
                 other = text[i : i + len(word)]
                 if len(other) < len(word) or other == word or not other.endswith(head) or other in term.forms or not _HAN.fullmatch(other):
                     continue
+                if modifier in text[max(0, i - ALIGN_CHARS - len(modifier)) : i + len(word) - len(head)]:
+                    continue  # 专题开展研讨 says 专题研讨 with a verb between
                 rest = text[i + len(word) : i + len(word) + ALIGN_CHARS + len(next_word)]
                 if (next_word and next_word in rest) or (before_ask and any(0 <= f - i - len(word) <= ALIGN_CHARS for f in figures)):
                     found.add(term.word)

@@ -311,6 +311,8 @@ class Catalog:
         for m in mentions:
             if any(a < m.end and m.start < b for a, b in covered):
                 continue
+            if m.places and m.name == "".join(m.places) and groups:
+                continue  # 珠海高新区建成了珠海市第一个…: a place beside a unit named is context, not a unit
             if not m.places or m.name == "".join(m.places):
                 # a place alone (天河区…) names the units of that place when its government has no report
                 ids = tuple(r.id for r in self.reports if m.places and _places_of(m.name) <= self.places[r.id])
