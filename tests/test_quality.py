@@ -94,13 +94,28 @@ def test_dev2_floors(dev2):
     assert dev2["wrong_answer_rate"] <= 0.04  # compare questions included (measured 0.019)
 
 
-def test_paraphrase_floors(tmp_path_factory, config, use_embedder):
-    """Our own paraphrases of questions about the seed reports, written before any answering
-    change was measured on them. Measured: answer accuracy 0.891, wrong answers 0.057, false
-    refusals 0.054 (before: 0.746, 0.086, 0.218)."""
+@pytest.mark.parametrize(
+    ("name", "floors"),
+    [
+        # written first; measured 0.909 / 0.057 / 0.036 (before this work: 0.746 / 0.086 / 0.218)
+        ("paraphrase.jsonl", (0.88, 0.07, 0.06)),
+        # written later by another hand, as a check on the first; measured 0.957 / 0.050 / 0.022
+        # (0.804 / 0.150 / 0.043 when it was written)
+        ("paraphrase_heldout.jsonl", (0.92, 0.07, 0.05)),
+    ],
+)
+def test_paraphrase_floors(seed_service, name, floors):
+    """Our own paraphrases of questions about the seed reports: answer accuracy, wrong answers,
+    false refusals."""
+    f = _figures(seed_service, _questions(PARAPHRASES.parent / name))
+    accuracy, wrong, refused = floors
+    assert f["answer_accuracy"] >= accuracy
+    assert f["wrong_answer_rate"] <= wrong
+    assert f["false_refusal_rate"] <= refused
+
+
+@pytest.fixture(scope="module")
+def seed_service(tmp_path_factory, config, use_embedder):
     if not REPORTS.is_dir():
         pytest.skip("../shared/reports is not beside the checkout")
-    f = _figures(_service(tmp_path_factory, config, use_embedder, REPORTS), _questions(PARAPHRASES))
-    assert f["answer_accuracy"] >= 0.85
-    assert f["wrong_answer_rate"] <= 0.07
-    assert f["false_refusal_rate"] <= 0.08
+    return _service(tmp_path_factory, config, use_embedder, REPORTS)
