@@ -32,6 +32,8 @@ META_ASK = re.compile(
     r"哪个单位|哪些单位|哪家单位|什么单位|谁的|哪一年|哪年|年份|什么时候|何时|哪天|发布|日期|标题|多少份报告|几份报告|哪些报告|什么报告"
     r"|报告.*(?:是哪|有哪|有几|有多少|几份)|(?:有|收).*(?:几份|哪些).*报告"
 )
+# A report named as where to look: 报告里, 报告中, 报告上说
+_REPORT_AS_SCOPE = re.compile(r"报告(?:里面|里|中|上|内)(?:说|提到|写的?)?")
 # Where a question that asks two things splits: "…多少件，化解了多少？", "…多少次？满意率多少？"
 # (only where two of the pieces ask a figure)
 ASK_SPLIT = re.compile(r"[，,；;？?、\s]|以及|并且|同时|另外")  # also 几次A、几次B and 几种 多少张
@@ -302,4 +304,6 @@ class QuestionReader:
 
 
 def is_meta(question: str) -> bool:
-    return "报告" in question and bool(META_ASK.search(question))
+    """A question about the reports themselves, not about what one says: "…报告里/报告中…" only
+    says where to look (杭州市2023年的报告里，哪个指标拿了全国第一？)."""
+    return "报告" in question and bool(META_ASK.search(_REPORT_AS_SCOPE.sub(" ", question)))
