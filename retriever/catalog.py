@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from .metadata import GENERIC_ALIASES
 from .names import spellings
-from .places import ZONE_SUFFIXES, place_words, stem
+from .places import ZONE_SUFFIXES, is_place, place_words, stem
 from .types import Filters, Report
 
 # A year as questions write it: 2023年, 2023年度, "2023 年", and a bare 2024 before a Chinese word
@@ -204,8 +204,13 @@ def _places_of(name: str) -> set[str]:
 
 
 def _place_names(report: Report) -> set[str]:
-    """Every place word of a report's unit and region, in full and as a stem (天河区, 天河)."""
+    """Every place word of a report's unit and region, in full and as a stem (天河区, 天河); a zone
+    named after a division also has that division (珠海高新区: 珠海, 珠海市)."""
     words = _places_of(report.org) | _places_of(report.region)
+    for word in list(words):
+        base = next((word[: -len(z)] for z in ZONE_SUFFIXES if word.endswith(z) and len(word) > len(z) + 1), "")
+        if base:
+            words |= {base} | {base + level for level in "市县区" if is_place(base + level)}
     return words | {stem(w) for w in words}
 
 
@@ -311,8 +316,9 @@ class Catalog:
         for m in mentions:
             if any(a < m.end and m.start < b for a, b in covered):
                 continue
-            if m.places and m.name == "".join(m.places) and groups:
-                continue  # 珠海高新区建成了珠海市第一个…: a place beside a unit named is context, not a unit
+            if m.places and m.name == "".join(m.places) and _places_of(m.name) <= {
+                    w for _, ids in groups for i in ids for w in self.places[i]}:
+                continue  # 珠海高新区建成了珠海市第一个…: the place of a unit named is context, not a unit
             if not m.places or m.name == "".join(m.places):
                 # a place alone (天河区…) names the units of that place when its government has no report
                 ids = tuple(r.id for r in self.reports if m.places and _places_of(m.name) <= self.places[r.id])
