@@ -124,3 +124,16 @@ def test_unit_mentions_shape():
     names = [m.name for m in unit_mentions("宝安区司法局和西湖区政府2023年")]
     assert names == ["宝安区司法局", "西湖区政府"]
     assert unit_mentions("在龙岗政府在线公开了多少条信息？") == []
+
+
+def test_the_place_of_a_unit_named_is_context_not_another_unit(catalog):
+    f = catalog.resolve("武侯区卫健委2023年在成都市率先建成了几个平台？")
+    assert ids(f) == ["e"] and not f.unknown  # 成都市 is where 武侯区 is
+    f = catalog.resolve("越秀区司法局和武侯区2023年各办了多少件？")
+    assert [name for name, _ in f.groups] == ["越秀区司法局", "武侯区"]  # another place is another unit
+
+
+def test_a_place_by_its_stem_alone_is_a_weak_reading(catalog):
+    f = catalog.resolve("吴中的个体工商户增长了多少？")
+    assert ids(f) == ["g"] and f.by_stem
+    assert not catalog.resolve("吴中区市场监管局的个体工商户增长了多少？").by_stem
