@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 
-from retriever.catalog import looks_like_unit, without_years
+from retriever.catalog import asked_unit_kinds, looks_like_unit, without_years
 from retriever.search import HybridSearcher, SearchResult
 from retriever.tokenize import get_tokenizer
 from retriever.types import Filters, Hit, Report
@@ -43,29 +43,6 @@ _META_FIELDS = (
 # (2025年5月29日在杭州市第十四届人民代表大会常务委员会第二十七次会议上)
 _DELIVERED = re.compile(r"[（(]\s*\d{4}年\d{1,2}月\d{1,2}日在[^）)\n]{2,60}会议上[^）)\n]{0,10}[）)]")
 _HEAD_CHARS = 400  # how far into a report its title block reaches
-# "有哪些街道或者镇的报告": kinds of unit a question lists reports of, by how the unit's name ends
-_UNIT_KINDS = {
-    "街道": r"街道(?:办事处|办)?$", "镇": r"镇(?:人民政府|政府)?$", "乡": r"乡(?:人民政府|政府)?$",
-    "县": r"县(?:人民政府|政府)?$", "区": r"区(?:人民政府|政府)?$", "市": r"市(?:人民政府|政府)?$",
-    "局": r"局$", "委": r"委(?:员会)?$", "厅": r"厅$", "开发区": r"(?:开发区|高新区|经开区)(?:管委会|管理委员会)?$",
-}
-_KIND_QUESTION = re.compile(r"(?:哪些|哪几|几个|几家|多少)([\u4e00-\u9fff、或和及与者还是]{1,12}?)的?报告")
-
-
-def _unsaid(terms, text: str) -> list:
-    """The terms `text` (normalised) says in none of their full-strength forms."""
-    return [t for t in terms if not any(f in text for f, share in t.forms.items() if share == 1.0)]
-
-
-def _asked_unit_kinds(question: str) -> list[re.Pattern]:
-    """The kinds of unit a listing question names (哪些街道或者镇的报告 -> 街道, 镇), as patterns."""
-    m = _KIND_QUESTION.search(question)
-    if not m:
-        return []
-    words = re.split(r"[、或和及与者还是]+", m.group(1))
-    return [re.compile(_UNIT_KINDS[w]) for w in words if w in _UNIT_KINDS]
-
-
 # A figure to make an example question of: 出具法律意见书79件 (what, figure, measure word)
 _EXAMPLE_FIGURE = re.compile(r"(?<=[，,；;。\n])(?P<what>[\u4e00-\u9fff]{4,12})(?P<figure>\d+)(?P<measure>件|次|份|项|个|条|场|名|家)(?=[，,；;。])")
 _EXAMPLE_CHARS = 6000  # the figures of a report's first pages: tried in order, each answered once
@@ -127,6 +104,11 @@ HOW_SENTENCES = 3
 HOW_MIN_COVERAGE = 0.3
 # A cited sentence shorter than this shows its whole passage
 SHORT_SENTENCE = 40
+
+
+def _unsaid(terms, text: str) -> list:
+    """The terms `text` (normalised) says in none of their full-strength forms."""
+    return [t for t in terms if not any(f in text for f, share in t.forms.items() if share == 1.0)]
 
 
 @dataclass(frozen=True)
@@ -576,7 +558,7 @@ class AnswerComposer:
         their unit, year, date and title. Each report is cited by the line the asked field was read
         from (a header field, the title, the opening sentence, the signature)."""
         reports = self.searcher.searched_reports(filters)
-        kinds = _asked_unit_kinds(question)
+        kinds = asked_unit_kinds(question)
         if kinds:
             reports = [r for r in reports if any(k.search(r.org) for k in kinds)]
         searched = {"years": list(filters.years), "orgs": list(filters.orgs), "reports": len(reports)}

@@ -61,6 +61,25 @@ _HAN = re.compile(r"[\u4e00-\u9fff]+")
 _STATED_FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:" + "|".join(map(re.escape, sorted(MEASURE_WORDS, key=len, reverse=True))) + ")")
 
 
+# ---- how question words are weighed and matched (measured with govqa eval on dev and dev2) ----
+# A word half of whose character pairs are in the sentence counts at this share of a full match
+# (kept from the coverage rule that scored the dev set 1.000)
+PARTIAL_WORD = 0.8
+# A word said only inside a document's name (集中学习《…罚款处罚规定》等法律法规51次 says nothing
+# of penalties imposed) counts at this share for figures
+QUOTED_MATCH = 0.3
+# The least weight a term gets (IDF can be ~0 for words in nearly every passage)
+MIN_TERM_WEIGHT = 0.1
+# The weight of an everyday word of a question that no indexed passage uses in any of its forms
+# (给出, 书面, 上门): a paraphrase's word cannot be checked against any report, so it must not
+# outweigh the words that can; at full IDF (the highest of all) it refused paraphrases whose
+# official words were all in the answer. A term of art no report uses (简易程序) keeps full IDF:
+# a question about it is not answered from a sentence that does not say it.
+UNSEEN_WEIGHT = 1.0
+# A single character that is a word of its own in a question (做, 打, 搞, 查) is a light verb or a
+# particle more often than the subject: it weighs at most this much
+SINGLE_CHARACTER_WEIGHT = 1.0
+
 # Names of documents: 《中华人民共和国行政处罚法》
 QUOTED_NAME = re.compile(r"《[^》]*》")
 
@@ -125,25 +144,6 @@ def coverage(terms: tuple[Term, ...] | list[Term], context: str, quoted: str = "
                     best = max(best, term.forms[form] * part * PARTIAL_WORD)
         got += term.weight * best
     return got / total
-
-
-# A word half of whose character pairs are in the sentence counts at this share of a full match
-# (kept from the coverage rule that scored the dev set 1.000)
-PARTIAL_WORD = 0.8
-# A word said only inside a document's name (集中学习《…罚款处罚规定》等法律法规51次 says nothing
-# of penalties imposed) counts at this share for figures
-QUOTED_MATCH = 0.3
-# The least weight a term gets (IDF can be ~0 for words in nearly every passage)
-MIN_TERM_WEIGHT = 0.1
-# The weight of an everyday word of a question that no indexed passage uses in any of its forms
-# (给出, 书面, 上门): a paraphrase's word cannot be checked against any report, so it must not
-# outweigh the words that can; at full IDF (the highest of all) it refused paraphrases whose
-# official words were all in the answer. A term of art no report uses (简易程序) keeps full IDF:
-# a question about it is not answered from a sentence that does not say it.
-UNSEEN_WEIGHT = 1.0
-# A single character that is a word of its own in a question (做, 打, 搞, 查) is a light verb or a
-# particle more often than the subject: it weighs at most this much
-SINGLE_CHARACTER_WEIGHT = 1.0
 
 
 def _join_single_characters(words) -> list[str]:

@@ -97,6 +97,24 @@ def looks_like_unit(name: str) -> bool:
     return bool(_UNIT_NAME.fullmatch(name)) and not _NOT_IN_A_NAME.search(name)
 
 
+# "有哪些街道或者镇的报告": kinds of unit a question lists reports of, by how the unit's name ends
+_UNIT_KINDS = {
+    "街道": r"街道(?:办事处|办)?$", "镇": r"镇(?:人民政府|政府)?$", "乡": r"乡(?:人民政府|政府)?$",
+    "县": r"县(?:人民政府|政府)?$", "区": r"区(?:人民政府|政府)?$", "市": r"市(?:人民政府|政府)?$",
+    "局": r"局$", "委": r"委(?:员会)?$", "厅": r"厅$", "开发区": r"(?:开发区|高新区|经开区)(?:管委会|管理委员会)?$",
+}
+_KIND_QUESTION = re.compile(r"(?:哪些|哪几|几个|几家|多少)([\u4e00-\u9fff、或和及与者还是]{1,12}?)的?报告")
+
+
+def asked_unit_kinds(question: str) -> list[re.Pattern]:
+    """The kinds of unit a listing question names (哪些街道或者镇的报告 -> 街道, 镇), as patterns."""
+    m = _KIND_QUESTION.search(question)
+    if not m:
+        return []
+    words = re.split(r"[、或和及与者还是]+", m.group(1))
+    return [re.compile(_UNIT_KINDS[w]) for w in words if w in _UNIT_KINDS]
+
+
 def _usable(alias: str) -> bool:
     return len(alias) >= 2 and alias not in GENERIC_ALIASES
 
