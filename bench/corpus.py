@@ -77,6 +77,7 @@ class RandomVectors:
 
     def __init__(self, like):
         self.name, self.dim = like.name, like.dim
+        self.symmetric = True  # embed_query is embed_documents of one text
 
     def embed_documents(self, texts):
         out = np.stack([np.random.default_rng(zlib.crc32(t.encode())).standard_normal(self.dim, dtype=np.float32)

@@ -408,7 +408,11 @@ class AnswerComposer:
         chosen = [best] + rivals
         texts = [self._clause_text(c) for c in chosen]
         embedder = self.searcher.embedder
-        sims = embedder.embed_documents(texts) @ embedder.embed_query(ask.plain)
+        if embedder.symmetric:  # one model call for the ask and the clauses (~4 ms fewer with USE)
+            vectors = embedder.embed_documents([ask.plain] + texts)
+            sims = vectors[1:] @ vectors[0]
+        else:
+            sims = embedder.embed_documents(texts) @ embedder.embed_query(ask.plain)
         for c, sim in zip(chosen, sims, strict=True):
             shift = SEMANTIC_WEIGHT * (float(sim) - SEMANTIC_BASE)
             c.confidence += shift

@@ -17,6 +17,9 @@ __all__ = ["Embedder", "make_embedder", "EMBEDDER_NAMES", "l2_normalise"]
 class Embedder(Protocol):
     name: str  # identifies the model: an index built with one embedder refuses another
     dim: int
+    # a query is embedded as a document would be (embed_query(t) equals embed_documents([t])[0]), so
+    # a query and documents compared with it can share one batch (one model call instead of two)
+    symmetric: bool
 
     def embed_documents(self, texts: list[str]) -> np.ndarray: ...
 

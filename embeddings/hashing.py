@@ -16,6 +16,7 @@ class HashingEmbedder:
             raise ValueError(f"hashing embedder dim must be an integer >= 8, got {dim!r}")
         self.dim = dim
         self.name = f"hashing-{dim}"
+        self.symmetric = True  # embed_query is embed_documents of one text
 
     def _vector(self, text: str) -> np.ndarray:
         text = unicodedata.normalize("NFKC", text)

@@ -23,6 +23,7 @@ class SentenceTransformerEmbedder:
         self.dim = int(dim)
         self.name = f"sentence-transformers:{model}"
         self._batch_size = batch_size
+        self.symmetric = True  # embed_query is embed_documents of one text
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         vectors = self._model.encode(

