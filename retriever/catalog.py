@@ -45,7 +45,8 @@ _LEADING_UNIT = re.compile(
 )
 # A department after a place: 宝安区|司法局, 嘉兴市|生态环境局, 武汉市|国资委 (the place is found
 # with the place table; this is what may follow it, 1-10 characters ending in a unit word).
-_DEPARTMENT_AFTER_PLACE = re.compile(rf"[\u4e00-\u9fff]{{0,10}}?(?:{_ENDING})")
+_DEPARTMENT_CHARS = 12  # 国有资产监督管理委员会 (11), 城市管理和综合执法局 (10)
+_DEPARTMENT_AFTER_PLACE = re.compile(rf"[\u4e00-\u9fff]{{0,{_DEPARTMENT_CHARS}}}?(?:{_ENDING})")
 # Question words: a name holding one is a question about units, not a unit (哪些街道, 什么局)
 _ASKING = re.compile(r"哪|什么|几|谁|多少")
 _FILLER = re.compile(r"那个|这个|哪个|的|那|这")
@@ -256,7 +257,7 @@ def unit_mentions(question: str) -> list[UnitMention]:
             continue
         end = i + len("".join(places))
         m = _DEPARTMENT_AFTER_PLACE.match(text, end)
-        if m and m.end() - end <= 10 and not _NOT_IN_A_NAME.search(m.group(0)):
+        if m and m.end() - end <= _DEPARTMENT_CHARS and not _NOT_IN_A_NAME.search(m.group(0)):
             end = m.end()
         out.append(UnitMention(text[i:end], i, end, tuple(places)))
         i = end

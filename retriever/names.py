@@ -121,14 +121,16 @@ def _split(name: str) -> tuple[list[str], str]:
 
 
 def short_forms(name: str) -> set[str]:
-    """Every name a person may write for the unit: the full name, its standard abbreviations, with
+    """Every name a person may write for the unit: the full name (its department also written out),
+    its standard abbreviations, with
     the place prefix dropped level by level and each place also as its stem, the department alone
     and with the word of its level (市应急管理局). A government also goes by its place
     (杭州市人民政府 -> 杭州市, 杭州, 杭州市政府, 杭州政府). Generic forms (政府, 局 …) are included:
     callers filter them (metadata.GENERIC_ALIASES)."""
     name = strip_party(name.strip())
     out: set[str] = set()
-    for variant in spellings(name):
+    # from the name as written and with its department written out (市国资委 -> 市国有资产监督管理委员会)
+    for variant in spellings(name) | spellings(full_form(name)):
         places, rest = _split(variant)
         if not places:
             out.add(variant)

@@ -14,7 +14,7 @@ import numpy as np
 
 from .types import Passage, Report
 
-PARSER_VERSION = "2"  # 2: header fields kept in the text, titles over lines, units from more places
+PARSER_VERSION = "3"  # 2: header fields kept in the text, titles over lines, units from more places; 3: short names from departments written out
 FORMAT_VERSION = 6  # 6: reports.year nullable, reports.spans
 WORD_SEP = "\x1f"  # joins a passage's jieba words in the passages.words column
 
