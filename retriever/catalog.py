@@ -33,8 +33,9 @@ UNIT_ENDINGS = (
     "高新区", "开发区", "经开区", "新区", "政府", "街道",
     "署", "委", "局", "办", "厅", "镇", "乡", "区", "县", "市", "州", "盟", "旗",
 )
-# Characters no unit's name holds (particles, verbs of asking): "建成了珠海市", "事项里网上能办" are no units
-_NOT_IN_A_NAME = re.compile(r"[了的在有是和与对把被将等及或也都要从向里能可会就还为给让使第个]")
+# Characters no unit's name holds (particles, verbs of asking): "建成了珠海市", "事项里网上能办" are no
+# units. Not 和/与/会/有, which names hold (人力资源和社会保障局, 委员会, 国有资产), nor 能 of 能源局
+_NOT_IN_A_NAME = re.compile(r"[了的在是对把被将等及或也都要从向里可就还给让使第个]|能(?!源)")
 _ENDING = "|".join(UNIT_ENDINGS)
 # A department-shaped name a question opens with, no place needed (财政局2023年…, 小营街道2024年…,
 # 龙岗那个署…): up to 20 characters ending in a department word, then a year, a non-Chinese

@@ -137,3 +137,10 @@ def test_a_place_by_its_stem_alone_is_a_weak_reading(catalog):
     f = catalog.resolve("吴中的个体工商户增长了多少？")
     assert ids(f) == ["g"] and f.by_stem
     assert not catalog.resolve("吴中区市场监管局的个体工商户增长了多少？").by_stem
+
+
+@pytest.mark.parametrize("question", ["武汉市国有资产监督管理委员会2023年明确了多少项？", "武汉市人力资源和社会保障局2023年办了多少件？"])
+def test_a_full_department_name_of_another_place_is_unknown(catalog, question):
+    """Department names hold 和, 会, 有: they still make a unit's name, and another city's is not indexed."""
+    f = catalog.resolve(question)
+    assert f.report_ids == () and f.unknown == (question.split("2023")[0],)
