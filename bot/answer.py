@@ -561,7 +561,7 @@ class AnswerComposer:
         """Questions about the reports themselves: which there are (of a year, a unit, a kind of unit),
         their unit, year, date and title. Each report is cited by the line the asked field was read
         from (a header field, the title, the opening sentence, the signature)."""
-        reports = self.searcher.searched_reports(filters)
+        reports = self.catalog.reports_of(filters)
         kinds = asked_unit_kinds(question)
         if kinds:
             reports = [r for r in reports if any(k.search(r.org) for k in kinds)]

@@ -123,16 +123,13 @@ class HybridSearcher:
         self.tokenizer = get_tokenizer()
         self.catalog = Catalog(index.reports)
 
-    def searched_reports(self, filters: Filters) -> list[Report]:
-        return self.catalog.reports_of(filters)
-
     def search(self, query: str, k: int = 5, filters: Filters | None = None, mode: str = "hybrid") -> SearchResult:
         if mode not in ("hybrid", "lexical", "dense"):
             raise ValueError(f"search mode must be hybrid, lexical or dense, got {mode!r}")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k!r}")
         filters = filters if filters is not None else self.catalog.resolve(query)
-        reports = self.searched_reports(filters)
+        reports = self.catalog.reports_of(filters)
         index = self.index
         if index.size == 0 or not reports:
             return SearchResult(query, [], filters, reports)
