@@ -106,6 +106,11 @@ HOW_MIN_COVERAGE = 0.3
 SHORT_SENTENCE = 40
 
 
+def year_label(year: int | None) -> str:
+    """A report's year as people read it: 2023年, or 年份不明 when the text did not say."""
+    return f"{year}年" if year else "年份不明"
+
+
 def _unsaid(terms, text: str) -> list:
     """The terms `text` (normalised) says in none of their full-strength forms."""
     return [t for t in terms if not any(f in text for f, share in t.forms.items() if share == 1.0)]
@@ -457,10 +462,6 @@ class AnswerComposer:
             short = min(shorts, key=len) if shorts else None
         return f"{report.org}（{short}）" if short and short != report.org else report.org
 
-    @staticmethod
-    def year_label(report: Report) -> str:
-        return f"{report.year}年" if report.year else "（年份不明）"
-
     def _citation(self, n: int, hit: Hit, start: int, end: int, mark: tuple[int, int] | None = None) -> Citation:
         report = self._report(hit.passage.report_id)
         return Citation(n=n, source=report.source, title=report.title, org=report.org, year=report.year,
@@ -494,7 +495,7 @@ class AnswerComposer:
         missing = number_values(body) - set().union(*(number_values(c.excerpt) for c in citations))
         if missing:  # cannot happen for extractive answers; checked because a wrong number is worst
             return self._refuse(question, filters, searched, "答案中的数字无法在引文中核对", [first.hit])
-        lead = f"{self.unit_label(report, filters.orgs)}{self.year_label(report)}：{body}。"
+        lead = f"{self.unit_label(report, filters.orgs)}{year_label(report.year)}：{body}。"
         return Answer(question=question, text=lead, found=True, citations=tuple(citations), searched=searched,
                       why=f"answer taken from {report.source}, confidence {first.confidence:.2f}")
 
@@ -514,7 +515,7 @@ class AnswerComposer:
         spans = sorted([(first.sent_start, first.sent_end)] + [(a, b) for _, a, b in sorted(scored, reverse=True)[: HOW_SENTENCES - 1]])
         citations = [self._citation(n + 1, first.hit, a, b, (a, b)) for n, (a, b) in enumerate(spans)]
         body = "".join(report.text[a:b].strip() for a, b in spans).rstrip("，,；;。")
-        lead = f"{self.unit_label(report, filters.orgs)}{self.year_label(report)}：{body}。"
+        lead = f"{self.unit_label(report, filters.orgs)}{year_label(report.year)}：{body}。"
         return Answer(question=question, text=lead, found=True, citations=tuple(citations), searched=searched,
                       why=f"answer taken from {report.source} ({len(spans)} sentences), confidence {first.confidence:.2f}")
 
@@ -573,7 +574,7 @@ class AnswerComposer:
         for report in reports:
             spans = {name: (a, b) for name, a, b in report.spans}
             date = f"，发布于{report.published}" if report.published else ""
-            line = f"{report.org}{self.year_label(report)}的报告（{report.title}{date}）"
+            line = f"{report.org}{year_label(report.year)}的报告（{report.title}{date}）"
             start, end = spans.get(field) or spans.get("title") or (0, report.text.find("\n") % (len(report.text) + 1))
             if field == "published" and (delivered := _DELIVERED.search(report.text[:_HEAD_CHARS])):
                 # a report to a people's congress: the day and the session it was delivered at

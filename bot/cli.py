@@ -15,8 +15,8 @@ from retriever.index import IndexBusyError, IndexDir, NoIndexError
 from retriever.ingest import IngestResult, collect_files, ingest
 from retriever.store import IndexMismatchError, report_dict
 
+from .answer import year_label
 from .config import ConfigError, load_config
-from .evaluate import year_label
 from .render import answer_text
 from .service import build_embedder, index_settings, open_service
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from retriever.index import GenerationInfo
 
+from .answer import year_label
 from .service import Service
 
 KINDS = ("numeric", "fact", "meta", "unanswerable", "compare")
@@ -36,10 +37,6 @@ def _strings(value) -> list[str]:
     if value is None:
         return []
     return [value] if isinstance(value, str) else list(value)
-
-
-def year_label(year: int | None) -> str:
-    return "年份不明" if year is None else f"{year}年"
 
 
 def load_questions(path: str | Path) -> list[dict]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .answer import Answer, Citation
+from .answer import Answer, Citation, year_label
 
 
 def marked(c: Citation, left: str = "【", right: str = "】") -> str:
@@ -14,8 +14,7 @@ def marked(c: Citation, left: str = "【", right: str = "】") -> str:
 
 def citation_line(c: Citation) -> str:
     section = f" · {c.section}" if c.section else ""
-    year = f"{c.year}年" if c.year else "年份不明"
-    return f"[{c.n}] {c.org} {year} · {c.title} · {c.source}{section}"
+    return f"[{c.n}] {c.org} {year_label(c.year)} · {c.title} · {c.source}{section}"
 
 
 def answer_text(answer: Answer) -> str:

@@ -35,7 +35,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from .answer import MAX_QUESTION_CHARS, Answer, Citation
+from .answer import MAX_QUESTION_CHARS, Answer, Citation, year_label
 from .config import ConfigError
 from .live import LiveService, NotReadyError
 from .render import citation_line
@@ -319,7 +319,7 @@ class GovqaBot:
         chosen.sort(key=lambda r: (-(r.year or 0), r.org))
         head = f"已收录 {len(reports)} 份报告" + (f"，其中与“{needle}”相关的 {len(chosen)} 份" if needle else "") + "："
         lines = [Line([(head, ("b",))])]
-        lines += [Line([(f"{r.org} · {f'{r.year}年' if r.year else '年份不明'}" + (f" · {r.published}发布" if r.published else ""), ())])
+        lines += [Line([(f"{r.org} · {year_label(r.year)}" + (f" · {r.published}发布" if r.published else ""), ())])
                   for r in chosen[:MAX_REPORTS_LISTED]]
         if len(chosen) > MAX_REPORTS_LISTED:
             lines.append(Line([(f"……另有 {len(chosen) - MAX_REPORTS_LISTED} 份，可用 /reports 关键词 筛选。", ("i",))]))
