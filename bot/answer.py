@@ -122,7 +122,7 @@ class Citation:
     source: str
     title: str
     org: str
-    year: int
+    year: int | None  # None: the report's text does not say (it needs review)
     section: str
     excerpt: str  # exact report text
     start: int  # offsets of the excerpt in the report text
@@ -211,6 +211,8 @@ class AnswerComposer:
         """A question this report answers, to show people how to ask (the bot's /help): made from a
         figure of the report ("…出具法律意见书79件" -> "重点区域署2023年出具法律意见书多少件？") and
         kept only when answering it gives that figure back."""
+        if not report.year:
+            return None
         names = [a for a in report.aliases if 3 <= len(a) <= 8 and a in self.catalog.matcher.by_alias]
         # the shortest name that still says where (长寿区卫健委 rather than 卫健委)
         unit = min(names, key=lambda a: (len(a) < 4, len(a))) if names else report.org
@@ -238,7 +240,7 @@ class AnswerComposer:
             return self._answer_meta(question, filters)
         if len(filters.groups) >= 2:
             return self._answer_each(question, self._unit_parts(question, filters), filters, top_k)
-        if len(filters.years) >= 2 and _EACH_YEAR.search(question):
+        if len(filters.years) >= 2 and _EACH_YEAR.search(unicodedata.normalize("NFKC", question)):
             parts = [(question, replace(filters, years=(year,))) for year in filters.years]
             return self._answer_each(question, parts, filters, top_k)
         return self._answer_one(question, filters, top_k)
@@ -249,6 +251,8 @@ class AnswerComposer:
         if not result.reports:
             return self._refuse(question, filters, searched, self._no_reports_reason(filters))
         asks = self.reader.asks(question, filters)
+        if not asks[0].terms:  # "局", "2024", "重点区域署有多少件": nothing asked to look for
+            return self._refuse(question, filters, searched, "问题里没有要查找的内容（请说明要问的事项）", related=False)
         first = self._best(result, asks[0])
         if first is None or first.confidence < self.min_confidence:
             reason = "报告中没有找到相关的表述" if first is None or first.confidence <= 0 else "没有一段文字同时说到问题里的要点"
@@ -352,6 +356,8 @@ class AnswerComposer:
                         if ask.measure_kind in ("ordinal", "money", "duration") and not any(
                                 q.kind == ask.measure_kind for q in quantities):
                             continue
+                        if ask.measure_words and not (ask.rate or ask.change) and all(q.kind == "percent" for q in quantities):
+                            continue  # "办了多少件": a rate is no count of anything
                         if ask.measure_words:
                             agree = MEASURE_AGREES if any({q.unit, q.measure} & ask.measure_words for q in quantities) else -MEASURE_MISMATCH
                         elif not (ask.rate or ask.change) and all(q.kind == "percent" for q in quantities):

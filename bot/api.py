@@ -203,7 +203,7 @@ class CitationOut(BaseModel):
     source: str
     title: str
     org: str
-    year: int
+    year: int | None = Field(description="the year the report covers; null when its text does not say (the report needs review)")
     section: str
     excerpt: str = Field(description="the exact report text")
     start: int = Field(description="offset of the excerpt in the report text")
@@ -258,7 +258,7 @@ class HitOut(BaseModel):
     report_id: str
     source: str
     org: str
-    year: int
+    year: int | None = Field(description="the year the report covers; null when its text does not say (the report needs review)")
     section: str
     text: str
     start: int
@@ -282,7 +282,7 @@ class ReportOut(BaseModel):
     org: str
     aliases: list[str]
     region: str
-    year: int
+    year: int | None = Field(description="the year the report covers; null when its text does not say (the report needs review)")
     published: str | None
     passages: int
 

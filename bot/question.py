@@ -268,7 +268,7 @@ class QuestionReader:
             pieces = [a for a in ASK_SPLIT.split(question) if a.strip()]
             asking = [a for a in pieces if NUMERIC_ASK.search(a)]
             if len(asking) >= 2:
-                # context before the first ask (the unit, the year, the topic) belongs to every ask
+                # each asking piece on its own: a later one ("满意率多少") must say enough to find its figure
                 parts = asking
         return [self.ask(part, question, filters) for part in parts]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from .metadata import GENERIC_ALIASES
 from .names import spellings
-from .places import ZONE_SUFFIXES, is_place, place_words, stem
+from .places import ZONE_SUFFIXES, is_place, names_place, place_words, stem
 from .types import Filters, Report
 
 # A year as questions write it: 2023年, 2023年度, "2023 年", and a bare 2024 before a Chinese word
@@ -45,9 +45,13 @@ _LEADING_UNIT = re.compile(
     r"(?=\d|[^\u4e00-\u9fff]|今年|去年|全年|在|的|有|共|对|开展|组织|召开|出具|办理|收到|提供|发布|公开|聘请|获得|完成|举办|和|与|及)"
 )
 # A department after a place: 宝安区|司法局, 嘉兴市|生态环境局, 武汉市|国资委 (the place is found
-# with the place table; this is what may follow it, 1-10 characters ending in a unit word).
+# with the place table; see _department_length for what may follow it).
 _DEPARTMENT_CHARS = 12  # 国有资产监督管理委员会 (11), 城市管理和综合执法局 (10)
-_DEPARTMENT_AFTER_PLACE = re.compile(rf"[\u4e00-\u9fff]{{0,{_DEPARTMENT_CHARS}}}?(?:{_ENDING})")
+# Words that join two names: 钱塘区政府常务会和嘉兴应急局 is two units, not one department
+_JOINING = re.compile(r"[和与及、]")
+# The bodies that govern a place, which a government's or zone's report speaks for (海安高新区党工委)
+_GOVERNING = ("人民政府", "政府", "管委会", "管理委员会", "党工委", "党委", "区委", "市委", "县委")
+_ENDING_AT_END = re.compile(rf"(?:{_ENDING})$")
 # Question words: a name holding one is a question about units, not a unit (哪些街道, 什么局)
 _ASKING = re.compile(r"哪|什么|几|谁|多少")
 _FILLER = re.compile(r"那个|这个|哪个|的|那|这")
@@ -205,6 +209,8 @@ def fuzzy_units(mention: str, reports: Iterable[Report]) -> list[Report]:
     """Reports a colloquial unit mention plausibly means: same last character (署, 局 …) and at
     least two more of its characters in the unit's name or region (龙岗那个署 -> 龙岗区…管理署)."""
     core = _FILLER.sub("", mention)
+    if len(set(core[:-1])) < 2:
+        return []  # "那局": nothing to tell one unit of a kind from another
     out = []
     for report in reports:
         names = report.org + report.region + "".join(report.aliases)
@@ -221,6 +227,12 @@ def canonical_place(word: str) -> str:
 
 def _places_of(name: str) -> set[str]:
     return {canonical_place(w) for w in place_words(name)}
+
+
+def _own_place(report: Report) -> str:
+    """The most specific place of a report's unit (静海区 for 静海区卫生健康委)."""
+    places = place_words(report.org) or place_words(report.region)
+    return canonical_place(places[-1]) if places else ""
 
 
 def _place_names(report: Report) -> set[str]:
@@ -244,6 +256,20 @@ class UnitMention:
     places: tuple[str, ...]  # the place words it starts with
 
 
+def _department_length(text: str, at: int) -> int:
+    """How long the department named at text[at:] after a place is: the longest run of up to
+    _DEPARTMENT_CHARS Chinese characters that ends in a unit word and holds no particle and no other
+    place (武汉市|市场监督管理局, not 武汉市|市; 静海区|卫健委 in 静海区卫健委和静海区); 0 if none."""
+    run = re.match(r"[\u4e00-\u9fff]*", text[at : at + _DEPARTMENT_CHARS]).group(0)
+    for length in range(len(run), 0, -1):
+        name = run[:length]
+        if (_ENDING_AT_END.search(name) and not _NOT_IN_A_NAME.search(name)
+                and not any(place_words(name[k:]) for k in range(1, length - 1))
+                and not any(names_place(name[m.end():]) for m in _JOINING.finditer(name))):
+            return length
+    return 0
+
+
 def unit_mentions(question: str) -> list[UnitMention]:
     """Names in a question shaped like a unit's: a known place followed by a department
     (宝安区司法局, 嘉兴市生态环境局, 西湖区政府, 杭州市), or a unit-shaped name the question opens with
@@ -257,13 +283,11 @@ def unit_mentions(question: str) -> list[UnitMention]:
             i += 1
             continue
         end = i + len("".join(places))
-        m = _DEPARTMENT_AFTER_PLACE.match(text, end)
-        if m and m.end() - end <= _DEPARTMENT_CHARS and not _NOT_IN_A_NAME.search(m.group(0)):
-            end = m.end()
+        end += _department_length(text, end)
         out.append(UnitMention(text[i:end], i, end, tuple(places)))
         i = end
     lead = leading_unit(text)
-    if lead and (_ASKING.search(lead) or _NOT_IN_A_NAME.search(lead)):
+    if lead and (_ASKING.search(lead) or _NOT_IN_A_NAME.search(_FILLER.sub("", lead))):
         lead = None  # "库里有哪些街道…" asks about units, it names none; "…事项里网上能办" is no name
     if lead and not any(m.start < len(lead) for m in out) and lead not in GENERIC_ALIASES:
         out.insert(0, UnitMention(lead, 0, len(lead), tuple(place_words(lead))))
@@ -308,7 +332,7 @@ class Catalog:
                 found += [r for r in self.reports if org in r.org and r not in found]
                 groups.append((org, tuple(dict.fromkeys(r.id for r in found))))
             unknown = tuple(org for org, ids in groups if not ids)
-            return self._filters(years, groups, unknown)
+            return self._filters(years, [g for g in groups if g[1]], unknown)
         text = _n(question)
         spans = self.matcher.spans(text)
         mentions = unit_mentions(text)
@@ -319,6 +343,9 @@ class Catalog:
             around = next((m for m in mentions if m.start <= s[0] and s[1] <= m.end), None)
             if around and around.places and not _places_of(around.name) <= self.places[s[2].id] | _places_of(s[3]):
                 continue
+            if (around and around.places and s[1] < around.end
+                    and not around.name.endswith(_GOVERNING) and around.name != "".join(around.places)):
+                continue  # 杭州市司法局 names a department of 杭州市, not 杭州市人民政府 (alias 杭州市)
             kept.append(s)
         groups_by_name: dict[str, list[str]] = {}
         for _start, _end, report, alias in sorted(kept, key=lambda s: (s[0], self.rank[s[2].id])):
@@ -336,9 +363,10 @@ class Catalog:
         for m in mentions:
             if any(a < m.end and m.start < b for a, b in covered):
                 continue
+            named = [i for _, ids in groups for i in ids]
             if m.places and m.name == "".join(m.places) and _places_of(m.name) <= {
-                    w for _, ids in groups for i in ids for w in self.places[i]}:
-                continue  # 珠海高新区建成了珠海市第一个…: the place of a unit named is context, not a unit
+                    w for i in named for w in self.places[i]} and not _places_of(m.name) & {_own_place(self.by_id[i]) for i in named}:
+                continue  # 珠海高新区建成了珠海市第一个…: a place above a unit named is context, not a unit
             if not m.places or m.name == "".join(m.places):
                 # a place alone (天河区…) names the units of that place when its government has no report
                 ids = tuple(r.id for r in self.reports if m.places and _places_of(m.name) <= self.places[r.id])
@@ -366,9 +394,8 @@ class Catalog:
         if self._stems is None:
             stems: dict[str, list[str]] = {}
             for report in self.reports:
-                places = place_words(report.org) or place_words(report.region)
-                if places:
-                    word = canonical_place(places[-1])
+                word = _own_place(report)
+                if word:
                     for zone in ZONE_SUFFIXES:
                         word = word.removesuffix(zone)
                     word = stem(word)

@@ -136,6 +136,12 @@ def _place_at(name: str, i: int) -> int:
     return best
 
 
+def names_place(text: str) -> bool:
+    """Whether text opens with a place, by its full name or its stem (嘉兴市…, 嘉兴应急局)."""
+    stems = _table()[2]
+    return bool(place_words(text)) or any(text[:n] in stems for n in (2, 3, 4))
+
+
 def place_words(name: str) -> list[str]:
     """The place words a name starts with: 深圳市龙岗区重点区域署 -> ['深圳市', '龙岗区']."""
     words, i = [], 0

@@ -119,3 +119,24 @@ def seed_service(tmp_path_factory, config, use_embedder):
     if not REPORTS.is_dir():
         pytest.skip("../shared/reports is not beside the checkout")
     return _service(tmp_path_factory, config, use_embedder, REPORTS)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "武汉市市场监督管理局2024年一窗受理率是多少？",  # another city's bureau; 市场监督管理局 is 天河区's alias too
+        "杭州市司法局2024年在全国百城法治政府评估中排名第几？",  # a department of 杭州市, not 杭州市人民政府
+        "武汉市国有资产监督管理委员会2023年明确了多少项履职事项？",  # the department written out
+        "那局2024年办了多少件？",  # a kind of unit, no unit
+        "天河区市场监督管理局2024年办了多少件？",  # a count is not answered by a rate
+        "嘉兴应急局2024年有多少件？",  # nothing asked to look for
+    ],
+)
+def test_questions_that_must_not_get_another_figure(dev2_service, question):
+    a = dev2_service.composer.answer(question)
+    assert not a.found, a.text
+
+
+def test_a_unit_and_its_place_named_together_are_both_answered(dev2_service):
+    a = dev2_service.composer.answer("静海区卫健委和静海区的报告分别是哪一年的？")
+    assert a.found and "2022" in a.text and "2023" in a.text
