@@ -47,6 +47,8 @@ _LEADING_UNIT = re.compile(
 # A department after a place: 宝安区|司法局, 嘉兴市|生态环境局, 武汉市|国资委 (the place is found
 # with the place table; see _department_length for what may follow it).
 _DEPARTMENT_CHARS = 12  # 国有资产监督管理委员会 (11), 城市管理和综合执法局 (10)
+# Before a place's stem, a word that makes it part of another (全市中小学 holds 市中 of 市中区)
+_WHOLE = frozenset("全本我该各")
 # Words that join two names: 钱塘区政府常务会和嘉兴应急局 is two units, not one department
 _JOINING = re.compile(r"[和与及、]")
 # The bodies that govern a place, which a government's or zone's report speaks for (海安高新区党工委)
@@ -340,6 +342,8 @@ class Catalog:
         # 武汉市国资委 does not name 上海市国资委 by its short name 国资委
         kept = []
         for s in spans:
+            if len(s[3]) <= 2 and text[max(0, s[0] - 1) : s[0]] in _WHOLE and s[0] > 0:
+                continue  # 全市中小学 does not name 市中(区)
             around = next((m for m in mentions if m.start <= s[0] and s[1] <= m.end), None)
             if around and around.places and not _places_of(around.name) <= self.places[s[2].id] | _places_of(s[3]):
                 continue
@@ -381,7 +385,8 @@ class Catalog:
             unknown.append(m.name)
         if not groups and not unknown:
             # a place by its stem alone (海安那份报告, 天河的个体户): the units of that place
-            stems = [(stem_, ids) for stem_, ids in self.place_stems.items() if stem_ in text]
+            stems = [(stem_, ids) for stem_, ids in self.place_stems.items()
+                     if any(text[max(0, m.start() - 1) : m.start()] not in _WHOLE for m in re.finditer(re.escape(stem_), text))]
             if stems:
                 return replace(self._filters(years, stems, ()), by_stem=True)
         return self._filters(years, groups, tuple(unknown))

@@ -144,3 +144,8 @@ def test_a_full_department_name_of_another_place_is_unknown(catalog, question):
     """Department names hold 和, 会, 有: they still make a unit's name, and another city's is not indexed."""
     f = catalog.resolve(question)
     assert f.report_ids == () and f.unknown == (question.split("2023")[0],)
+
+
+def test_a_stem_inside_another_word_names_no_place():
+    c = Catalog([report("m", "济南市市中区人民政府", ["市中区人民政府", "市中区政府", "市中区", "市中"], "山东省济南市市中区", 2023)])
+    assert c.resolve("全市中小学2023年有多少所？").report_ids == ()
