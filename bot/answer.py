@@ -111,6 +111,12 @@ def year_label(year: int | None) -> str:
     return f"{year}年" if year else "年份不明"
 
 
+def _outside_names(text: str) -> tuple[str, str]:
+    """The text normalised with the names of documents cut out (集中学习《…处罚规定》), and those names."""
+    names = QUOTED_NAME.findall(text)
+    return normalise(QUOTED_NAME.sub("|", text)) if names else normalise(text), normalise("|".join(names))
+
+
 def _unsaid(terms, text: str) -> list:
     """The terms `text` (normalised) says in none of their full-strength forms."""
     return [t for t in terms if not any(f in text for f, share in t.forms.items() if share == 1.0)]
@@ -329,11 +335,11 @@ class AnswerComposer:
                 if ask.numeric and not _ANY_FIGURE.search(sentence):
                     continue  # no figure to answer with: not worth reading
                 if ask.numeric:  # figures are about what the sentence says, not the documents it names
-                    context = normalise(QUOTED_NAME.sub("|", sentence)) + "|" + section + "|" + unit_context
-                    quoted = normalise("|".join(QUOTED_NAME.findall(sentence)))
+                    said, names = _outside_names(sentence)
                 else:
-                    context, quoted = normalise(sentence) + "|" + section + "|" + unit_context, ""
-                cov = coverage(ask.terms, context, quoted)
+                    said, names = normalise(sentence), ""
+                context = said + "|" + section + "|" + unit_context
+                cov = coverage(ask.terms, context, names)
                 if ask.numeric and any(t.weight >= ELSEWHERE_MIN_WEIGHT and _unsaid([t], context) and not _unsaid([t], passage_text)
                                        for t in ask.terms):
                     cov -= ELSEWHERE
@@ -363,9 +369,7 @@ class AnswerComposer:
                         elif not (ask.rate or ask.change) and all(q.kind == "percent" for q in quantities):
                             agree = -MEASURE_MISMATCH  # "有多少" asks a count; a rate answers "多少%" or a change
                     if ask.numeric:
-                        quoted = QUOTED_NAME.findall(clause)
-                        own = coverage(ask.terms, normalise(QUOTED_NAME.sub("|", clause)) if quoted else plain_clause,
-                                       normalise("|".join(quoted)))
+                        own = coverage(ask.terms, *_outside_names(clause))
                         if not ask.within and in_parts:
                             agree -= PART_OF_FIGURE  # "其中民事诉讼50起,行政诉讼14起": parts, not the figure asked
                     else:

@@ -198,12 +198,15 @@ class RateLimiter:
 # ---------------------------------------------------------------- models
 
 
+_YEAR_COVERED = "the year the report covers; null when its text does not say (the report needs review)"
+
+
 class CitationOut(BaseModel):
     n: int
     source: str
     title: str
     org: str
-    year: int | None = Field(description="the year the report covers; null when its text does not say (the report needs review)")
+    year: int | None = Field(description=_YEAR_COVERED)
     section: str
     excerpt: str = Field(description="the exact report text")
     start: int = Field(description="offset of the excerpt in the report text")
@@ -258,7 +261,7 @@ class HitOut(BaseModel):
     report_id: str
     source: str
     org: str
-    year: int | None = Field(description="the year the report covers; null when its text does not say (the report needs review)")
+    year: int | None = Field(description=_YEAR_COVERED)
     section: str
     text: str
     start: int
@@ -282,7 +285,7 @@ class ReportOut(BaseModel):
     org: str
     aliases: list[str]
     region: str
-    year: int | None = Field(description="the year the report covers; null when its text does not say (the report needs review)")
+    year: int | None = Field(description=_YEAR_COVERED)
     published: str | None
     passages: int
 

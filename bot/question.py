@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from retriever import thesaurus
+from retriever.catalog import without_years
 from retriever.tokenize import BIGRAM_MARK, STOPWORDS
 from retriever.types import Filters
 
@@ -37,7 +38,8 @@ _REPORT_AS_SCOPE = re.compile(r"报告(?:里面|里|中|上|内)(?:说|提到|�
 # Where a question that asks two things splits: "…多少件，化解了多少？", "…多少次？满意率多少？"
 # (only where two of the pieces ask a figure)
 ASK_SPLIT = re.compile(r"[，,；;？?、\s]|以及|并且|同时|另外")  # also 几次A、几次B and 几种 多少张
-_MONTHS = re.compile(r"\d{1,2}\s*(?:到|至|-|—|~|－)\s*\d{1,2}\s*月份?|\d{1,2}\s*月(?:份|底|末|初)?|(?:19|20)\d{2}\s*年度?")
+# Months as questions write them: 1-11月, 3月份, 11月底 (years are the catalog's: without_years)
+_MONTHS = re.compile(r"\d{1,2}\s*(?:到|至|-|—|~|－)\s*\d{1,2}\s*月份?|\d{1,2}\s*月(?:份|底|末|初)?")
 # Words of a question that say nothing of what is asked
 _QUESTION_NOISE = ("今年", "去年", "本年", "本年度", "年度", "全年度", "一共", "总共", "共计", "截至", "截止", "期间", "分别",
                    "情况", "报告", "方面", "相关", "一下", "请问", "具体", "大概", "左右", "到底", "都", "里面", "那份", "这份",
@@ -178,7 +180,7 @@ class QuestionReader:
         text = unicodedata.normalize("NFKC", question)
         for name in sorted(filters.orgs, key=len, reverse=True):
             text = text.replace(name, " ")
-        text = _MONTHS.sub(" ", text)
+        text = _MONTHS.sub(" ", without_years(text, " "))
         text = re.sub(r"(多少|几)\s*(" + "|".join(map(re.escape, MEASURE_WORDS)) + ")", " ", text)
         text = _ASKED_AMOUNT.sub(" ", text)
         text = HOW_ASK.sub(" ", text)  # 采取了哪些措施: the kind of answer asked, not words to find
@@ -288,7 +290,7 @@ class QuestionReader:
         text = unicodedata.normalize("NFKC", part)
         for name in sorted(filters.orgs, key=len, reverse=True):
             text = text.replace(name, "")
-        return _MONTHS.sub("", text).strip(" ，,？?")
+        return _MONTHS.sub("", without_years(text)).strip(" ，,？?")
 
     def anchors(self, question: str, filters: Filters) -> tuple[Term, ...]:
         """The content words right before and after the question word (依托[哪个]法治文化公园,

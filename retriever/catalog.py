@@ -92,9 +92,9 @@ def parse_years(question: str) -> tuple[int, ...]:
 _YEAR_WORDS = re.compile(r"(?<!\d)(?:19|20)\d{2}\s*年度?")  # 2023年, 2023年度: a year as written in a question
 
 
-def without_years(text: str) -> str:
-    """The text with its years as questions write them removed (那2022年呢 -> 那呢)."""
-    return _YEAR_WORDS.sub("", text)
+def without_years(text: str, by: str = "") -> str:
+    """The text with its years as questions write them replaced by `by` (那2022年呢 -> 那呢)."""
+    return _YEAR_WORDS.sub(by, text)
 
 
 # A unit's name on its own (a follow-up "那宝安区司法局的呢"): a name ending in a unit word
