@@ -12,11 +12,11 @@ import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 
 from retriever.catalog import asked_unit_kinds, looks_like_unit, without_years
+from retriever.numbers import find_quantities, number_values, split_clauses, split_sentences
 from retriever.search import HybridSearcher, SearchResult
 from retriever.tokenize import get_tokenizer
 from retriever.types import Filters, Hit, Report
 
-from .numbers import find_quantities, number_values, split_clauses, split_sentences
 from .question import (
     FACT_ASK,
     NUMERIC_ASK,

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 
 from retriever import thesaurus
 from retriever.catalog import without_years
+from retriever.numbers import MEASURE_WORDS, asked_measure, find_quantities, number_values
 from retriever.tokenize import BIGRAM_MARK, STOPWORDS
 from retriever.types import Filters
-
-from .numbers import MEASURE_WORDS, asked_measure, find_quantities, number_values
 
 # How many / how much: 多少, 几个/几次/几名…, 比例, 百分之几, …率是多少, 排第几
 NUMERIC_ASK = re.compile(

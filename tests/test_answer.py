@@ -3,7 +3,7 @@ import unicodedata
 import pytest
 
 from bot.answer import AnswerComposer
-from bot.numbers import number_values
+from retriever.numbers import number_values
 
 from .conftest import needs_shared
 

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from bot.numbers import (
+from retriever.numbers import (
     MEASURE_WORDS,
     asked_measure,
     cn_to_int,
