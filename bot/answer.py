@@ -17,6 +17,7 @@ from retriever.search import HybridSearcher, SearchResult
 from retriever.tokenize import get_tokenizer
 from retriever.types import Filters, Hit, Report
 
+from .facts import FactFinder
 from .question import (
     FACT_ASK,
     NUMERIC_ASK,
@@ -142,6 +143,27 @@ class Citation:
         return d
 
 
+MISSING = "未提及"  # a comparison's cell for a unit or year whose report gives no figure
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One figure of a comparison: the unit and year, the figure as the report writes it (or
+    MISSING), its measure word, the citation it is read from, and the report's wording of it."""
+    unit: str
+    year: int | None
+    value: str
+    measure: str = ""
+    citation: int | None = None
+    wording: str = ""  # predicate · object as the report says them (出具 · 法律意见书)
+    number: float | None = None  # the value, normalised, for arithmetic
+    qualifiers: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"unit": self.unit, "year": self.year, "value": self.value, "measure": self.measure,
+                "citation": self.citation, "wording": self.wording}
+
+
 @dataclass(frozen=True)
 class Answer:
     question: str
@@ -151,12 +173,13 @@ class Answer:
     related: tuple[Citation, ...] = ()  # nearest excerpts when nothing answers
     searched: dict = field(default_factory=dict)  # years, orgs, reports
     why: str = ""
+    table: tuple[TableRow, ...] = ()  # a comparison's figures, one row per unit and year
 
     def to_dict(self) -> dict:
         return {
             "question": self.question, "answer": self.text, "found": self.found,
             "citations": [c.to_dict() for c in self.citations], "related": [c.to_dict() for c in self.related],
-            "searched": self.searched, "why": self.why,
+            "table": [r.to_dict() for r in self.table], "searched": self.searched, "why": self.why,
         }
 
 
@@ -183,6 +206,7 @@ class AnswerComposer:
         self.top_k = top_k
         self.min_confidence = min_confidence
         self.reader = QuestionReader(get_tokenizer(), searcher.index.idf, searcher.index.df)
+        self.facts = FactFinder(searcher, self.reader)
 
     # ---- follow-ups ---------------------------------------------------------------------------
     def follow_up(self, previous: str, question: str) -> str:

@@ -13,16 +13,18 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from .facts import Fact, extract_facts
 from .store import (
     WORD_SEP,
     IndexMismatchError,
     check_manifest,
     connect_ro,
+    read_facts,
     read_log,
     read_manifest,
     read_passages,
@@ -305,7 +307,8 @@ def build_segment(path: Path, reports: list[Report], passages: list[Passage], ve
     background_df = background.df(list(vocab.ids)) if background.df and vocab.ids else None
     data, indices, indptr, df, tokens_total = scores.build(len(vocab.ids), BM25_K1, BM25_B,
                                                            background_df=background_df, background=background)
-    write_store(path / "store.sqlite", reports, passages, vec_keys, words, log, vocab=zip(vocab.ids, df.tolist(), strict=True))
+    write_store(path / "store.sqlite", reports, passages, vec_keys, words, log, vocab=zip(vocab.ids, df.tolist(), strict=True),
+                facts=extract_facts(passages))
     entry = {"name": path.name.removeprefix(".tmp-"), "passages": len(passages), "tokens": tokens_total, "deleted": []}
     if not passages:
         return entry
@@ -478,6 +481,14 @@ class Index:
         for seg, local, at in self._split(np.asarray(rows, dtype=np.int64)):
             for i, p in zip(at, read_passages(seg.con(), seg.report_by_id, local.tolist()), strict=True):
                 out[i] = p
+        return out
+
+    def facts(self, rows) -> list[Fact]:
+        """The facts (figures, facts.py) of these rows' passages, with the rows numbered as here."""
+        out = []
+        for seg, local, _ in self._split(np.unique(np.asarray(rows, dtype=np.int64))):
+            offset = int(self.offsets[self.segments.index(seg)])
+            out += [replace(f, row=f.row + offset) for f in read_facts(seg.con(), local.tolist())]
         return out
 
     def all_passages(self) -> list[Passage]:

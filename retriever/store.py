@@ -7,15 +7,16 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, astuple, replace
 from pathlib import Path
 
 import numpy as np
 
+from .facts import Fact
 from .types import Passage, Report
 
 PARSER_VERSION = "3"  # 2: header fields kept in the text, titles over lines, units from more places; 3: short names from departments written out
-FORMAT_VERSION = 6  # 6: reports.year nullable, reports.spans
+FORMAT_VERSION = 7  # 6: reports.year nullable, reports.spans; 7: the facts table
 WORD_SEP = "\x1f"  # joins a passage's jieba words in the passages.words column
 
 _SCHEMA = """
@@ -33,7 +34,16 @@ CREATE INDEX passages_report ON passages(report_id);
 CREATE INDEX passages_vec_key ON passages(vec_key);
 CREATE TABLE ingest_log (time REAL NOT NULL, path TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE TABLE vocab (token TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE facts (
+    row INTEGER NOT NULL, report_id TEXT NOT NULL, value REAL NOT NULL, high REAL, text TEXT NOT NULL,
+    unit TEXT NOT NULL, measure TEXT NOT NULL, kind TEXT NOT NULL, qualifiers TEXT NOT NULL, predicate TEXT NOT NULL,
+    object TEXT NOT NULL, clause TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    clause_start INTEGER NOT NULL, clause_end INTEGER NOT NULL, sentence_start INTEGER NOT NULL, sentence_end INTEGER NOT NULL
+);
+CREATE INDEX facts_row ON facts(row);
 """
+_FACT_COLUMNS = ('report_id, row, value, high, text, unit, measure, kind, qualifiers, predicate, object, clause, start, "end", '
+                 "clause_start, clause_end, sentence_start, sentence_end")
 
 
 class IndexMismatchError(RuntimeError):
@@ -41,9 +51,11 @@ class IndexMismatchError(RuntimeError):
 
 
 def write_store(path: Path, reports: list[Report], passages: list[Passage], vec_keys: list[str],
-                words: list[str], log: list[tuple[float, str, str, str]], vocab: Iterable[tuple[str, int]] = ()) -> None:
+                words: list[str], log: list[tuple[float, str, str, str]], vocab: Iterable[tuple[str, int]] = (),
+                facts: Iterable[Fact] = ()) -> None:
     """`words`: each passage's jieba words, joined by WORD_SEP; `vocab`: each BM25 token with the
-    number of these passages it is in (a later segment's statistics add them up)."""
+    number of these passages it is in (a later segment's statistics add them up); `facts`: the
+    passages' figures (facts.py), by passage row."""
     con = sqlite3.connect(path)
     try:
         con.executescript(_SCHEMA)
@@ -64,6 +76,8 @@ def write_store(path: Path, reports: list[Report], passages: list[Passage], vec_
         )
         con.executemany("INSERT INTO ingest_log VALUES (?,?,?,?)", log)
         con.executemany("INSERT INTO vocab VALUES (?,?)", vocab)
+        con.executemany(f"INSERT INTO facts ({_FACT_COLUMNS}) VALUES ({','.join('?' * 18)})",
+                        [astuple(replace(f, qualifiers=WORD_SEP.join(f.qualifiers))) for f in facts])
         con.commit()
     finally:
         con.close()
@@ -79,6 +93,13 @@ def read_reports(con: sqlite3.Connection, text: bool = True) -> list[Report]:
     return [Report(id=r[0], source=r[1], title=r[2], org=r[3], aliases=tuple(json.loads(r[4])), region=r[5],
                    year=r[6], published=r[7], text=r[8], path=r[9], review=tuple(json.loads(r[10])),
                    spans=tuple(tuple(s) for s in json.loads(r[11]))) for r in rows]
+
+
+def read_facts(con: sqlite3.Connection, rows: list[int]) -> list[Fact]:
+    """The facts of these passage rows (this store's rows), by row and position in the text."""
+    found = select_in(con, f"SELECT {_FACT_COLUMNS} FROM facts WHERE row IN", sorted(set(rows)))
+    facts = [Fact(*r[:8], tuple(r[8].split(WORD_SEP)) if r[8] else (), *r[9:]) for r in found]
+    return sorted(facts, key=lambda f: (f.row, f.start))
 
 
 def read_log(con: sqlite3.Connection) -> list[tuple[float, str, str, str]]:

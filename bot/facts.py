@@ -1,0 +1,134 @@
+"""Facts queries: the figures of the facts table (retriever/facts.py) that a query names, for
+exports into spreadsheets (`govqa facts`, GET /v1/facts). A fact matches when its sentence and
+clause say the query's words in any of their thesaurus forms, scored as answers score a clause
+(question.coverage), and when its figure is of the kind the query asks for (多少件, 比例)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from retriever.facts import Fact
+from retriever.search import HybridSearcher, lexical_scores
+from retriever.types import Report
+
+from .question import QuestionReader, coverage, normalise
+
+# A fact is listed when this share of the query's words (IDF-weighted, sentence 0.6 and clause 0.4
+# as answers weigh them) is said around it: below it the figure is about something else
+MIN_FACT_SCORE = 0.5
+SENTENCE_SHARE = 0.6
+CLAUSE_SHARE = 0.4
+# A figure whose measure word is not the one asked (多少份 asked, 79件 said) loses this much, as an
+# answer's clause does (answer.MEASURE_MISMATCH)
+MEASURE_MISMATCH = 0.3
+# Passages read for facts: the best by BM25 over the query's words, this many for each fact asked
+ROWS_PER_FACT = 3
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+# The columns of an export, in order (CSV header, JSON keys)
+FACT_FIELDS = ("org", "year", "value", "number", "high", "unit", "measure", "kind", "qualifiers", "predicate", "object",
+               "clause", "section", "source", "title", "report_id", "start", "end", "score")
+
+
+@dataclass(frozen=True)
+class FoundFact:
+    fact: Fact
+    report: Report
+    section: str
+    score: float
+
+    def to_dict(self) -> dict:
+        f, r = self.fact, self.report
+        return {"org": r.org, "year": r.year, "value": f.text, "number": f.value, "high": f.high, "unit": f.unit,
+                "measure": f.measure, "kind": f.kind, "qualifiers": list(f.qualifiers), "predicate": f.predicate,
+                "object": f.object, "clause": f.clause, "section": self.section, "source": r.source, "title": r.title,
+                "report_id": r.id, "start": f.start, "end": f.end, "score": round(self.score, 4)}
+
+
+@dataclass
+class FactResult:
+    query: str
+    facts: list[FoundFact]
+    searched: dict = field(default_factory=dict)  # years, orgs, reports
+    why: str = ""  # why nothing was listed, when nothing was
+
+    def to_dict(self) -> dict:
+        return {"query": self.query, "facts": [f.to_dict() for f in self.facts], "searched": self.searched, "why": self.why}
+
+    def to_csv(self) -> str:
+        """The facts as CSV (UTF-8, a header row; qualifiers joined by spaces), for spreadsheets."""
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=FACT_FIELDS, lineterminator="\r\n")
+        writer.writeheader()
+        for f in self.facts:
+            row = f.to_dict()
+            row["qualifiers"] = " ".join(row["qualifiers"])
+            writer.writerow(row)
+        return out.getvalue()
+
+
+class FactFinder:
+    def __init__(self, searcher: HybridSearcher, reader: QuestionReader):
+        self.searcher = searcher
+        self.reader = reader
+
+    def find(self, query: str, years=(), orgs=(), limit: int = DEFAULT_LIMIT) -> FactResult:
+        """The facts that `query` names ("法律意见书", "2023年出具了多少份法律意见书"), of the units and
+        years it names or is given, best first (then by unit and year)."""
+        query = (query or "").strip()
+        if not query:
+            raise ValueError("the facts query is empty")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")
+        catalog, index = self.searcher.catalog, self.searcher.index
+        filters = catalog.resolve(query, years=years, orgs=orgs)
+        searched = {"years": list(filters.years), "orgs": list(filters.orgs), "reports": 0}
+        if filters.unknown:
+            return FactResult(query, [], searched, f"没有收录{'、'.join(filters.unknown)}的报告")
+        reports = catalog.reports_of(filters)
+        searched["reports"] = len(reports)
+        if not reports or not index.size:
+            return FactResult(query, [], searched, "没有符合条件的报告")
+        ask = self.reader.asks(query, filters)[0]
+        if not ask.terms:
+            return FactResult(query, [], searched, "查询里没有要查找的内容")
+        rows = index.rows_of([r.id for r in reports]) if len(reports) < len(index.reports) else None
+        tokens = self.searcher.tokenizer.tokens(" ".join(f for t in ask.terms for f in t.forms))
+        scores = lexical_scores(index, tokens, rows)
+        best = np.argsort(-scores, kind="stable")[: limit * ROWS_PER_FACT]
+        best = best[scores[best] > 0]
+        chosen = (rows[best] if rows is not None else best).astype(np.int64)
+        if index.live_rows is not None:
+            chosen = chosen[index.row_report[chosen] >= 0]
+        sections = {int(r): p.section for r, p in zip(chosen, index.passages(chosen.tolist()), strict=True)}
+        found = []
+        for fact in index.facts(chosen):
+            if not self._kind_asked(ask, fact):
+                continue
+            report = index.report_by_id[fact.report_id]
+            sentence = normalise(report.text[fact.sentence_start : fact.sentence_end])
+            context = f"{sentence}|{normalise(sections[fact.row])}|{normalise(' '.join((report.org, *report.aliases)))}"
+            score = SENTENCE_SHARE * coverage(ask.terms, context) + CLAUSE_SHARE * coverage(ask.terms, normalise(fact.clause))
+            if ask.measure_words and not {fact.unit, fact.measure} & ask.measure_words:
+                score -= MEASURE_MISMATCH
+            if score >= MIN_FACT_SCORE:
+                found.append(FoundFact(fact, report, sections[fact.row], score))
+        found.sort(key=lambda f: (-f.score, f.report.org, f.report.year or 0, f.fact.start))
+        return FactResult(query, found[:limit], searched, "" if found else "报告中没有找到相关的数字")
+
+    @staticmethod
+    def _kind_asked(ask, fact: Fact) -> bool:
+        """Whether the figure is of the kind asked: 比例 wants a percentage, 排第几 a rank, 多少件
+        a count (not a rate)."""
+        if not ask.numeric:
+            return True
+        if ask.rate:
+            return fact.kind == "percent"
+        if ask.measure_kind in ("ordinal", "money", "duration"):
+            return fact.kind == ask.measure_kind
+        return fact.kind != "percent" or ask.change

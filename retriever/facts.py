@@ -1,0 +1,155 @@
+"""The facts table: every figure of every passage, read once at ingest with the same number parsing
+as answers (numbers.py), with what it counts. A fact is one figure in one clause: its value as
+written and normalised, measure word, qualifiers, the clause's predicate and object (出具 ·
+法律意见书 for 全年出具法律意见书79件), and offsets of the figure, its clause and its sentence in the
+report text. The unit and year are the report's (one place owns them: Report). Facts are stored
+in each segment beside its passages, so they are built, swapped and deleted with them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .numbers import find_quantities, split_clauses, split_sentences
+from .tokenize import get_tokenizer, normalize
+from .types import Passage
+
+# Words of a figure's own text or its clause that qualify it: an approximate figure (40余次, 约5万人),
+# a total over years (累计), a change against last year (同比). Figures with different qualifiers are
+# not ranked or added as equals.
+APPROX_MARKS = ("余", "多", "约", "近", "逾", "超过", "超", "以上", "左右", "以下", "以内", "大约", "将近", "接近")
+CLAUSE_QUALIFIERS = ("累计", "同比", "环比", "共计", "合计", "总计", "共")
+# Qualifiers that change what a figure is (not only how exact it is): a cumulative or a change
+SCOPE_QUALIFIERS = frozenset({"累计", "同比", "环比"})
+# Words between a clause's object and its figure that say nothing of what is counted
+# (出具法律意见书共79件, 案件数达到120件, 满意率为98%)
+_LINKS = ("共计", "合计", "总计", "累计", "达到", "共", "达", "为", "是", "了", "约", "近", "超过", "逾", "计", "有", "已")
+# Verbs that carry no predicate of their own before the real one (完成电子证照签发, 实现…覆盖)
+_LIGHT_VERBS = frozenset({"完成", "实现", "进行", "开展", "组织", "累计", "同比", "是", "有", "为", "达", "达到"})
+# A figure that is a rate names it with the word before: 办结率100%, 出庭应诉比例为100%
+_RATE_END = ("率", "比例", "占比", "比重", "满意度", "覆盖面")
+_NOUN_TAGS = ("n", "v", "vn", "a", "j", "l", "i", "b")  # what an object may be made of (审查意见 is v+n)
+
+
+@dataclass(frozen=True)
+class Fact:
+    report_id: str
+    row: int  # the passage's row (in its segment when stored; in the index when read from one)
+    value: float  # normalised (numbers.Quantity.value): 1,234件 -> 1234, 3.2万人次 -> 32000
+    high: float | None  # a range's upper end
+    text: str  # as written: 约5万余人次
+    unit: str  # the measure word as written after the number: 件, 万元, %
+    measure: str  # the measure word without 万/亿: 元, 人次
+    kind: str  # count, money, percent, ordinal, duration, size, ratio
+    qualifiers: tuple[str, ...]  # 余, 约, 累计, 同比 …: what makes it not a plain figure of the year
+    predicate: str  # the verb of the clause the figure counts: 出具
+    object: str  # what is counted: 法律意见书
+    clause: str  # the clause's text (the figure's context)
+    start: int  # the figure's offsets in the report text
+    end: int
+    clause_start: int
+    clause_end: int
+    sentence_start: int
+    sentence_end: int
+
+    @property
+    def approximate(self) -> bool:
+        return any(q not in SCOPE_QUALIFIERS and q not in ("共计", "合计", "总计", "共") for q in self.qualifiers)
+
+    @property
+    def scope(self) -> frozenset[str]:
+        return frozenset(self.qualifiers) & SCOPE_QUALIFIERS
+
+
+def _strip_links(text: str) -> str:
+    changed = True
+    while changed and text:
+        changed = False
+        for w in _LINKS:
+            if text.endswith(w) and len(text) > len(w):
+                text, changed = text[: -len(w)], True
+    return text
+
+
+def _phrase(words: list[tuple[str, str]]) -> str:
+    """Content words joined: times, numerals, function words and particles dropped, and the
+    qualifiers (同比, 累计) and light verbs at its start."""
+    out = [w for w, tag in words if tag.startswith(_NOUN_TAGS) and w not in SCOPE_QUALIFIERS]
+    while out and out[0] in _LIGHT_VERBS:
+        out.pop(0)
+    return "".join(out).strip("的")
+
+
+def _leading_nouns(words: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The words after a figure up to the first verb: 举办3场|专题讲座 -> 专题讲座; 808项|政务服务事项实现… -> 政务服务事项."""
+    out = []
+    for w, tag in words:
+        if tag.startswith("v") and tag != "vn":
+            break
+        out.append((w, tag))
+    return out
+
+
+def predicate_object(before: str, after: str) -> tuple[str, str]:
+    """The predicate and object of a figure from its clause's text before and after it:
+    ('全年出具法律意见书', '') -> ('出具', '法律意见书'); ('行政复议案件同比增长', '') -> ('增长',
+    '行政复议案件'); ('举办', '专题讲座') -> ('举办', '专题讲座'); ('其中公务员', '') -> ('', '公务员');
+    ('群众满意率达到', '') -> ('', '群众满意率')."""
+    segmenter = get_tokenizer()._segmenter
+    before = _strip_links(normalize(before).strip())
+    for end in _RATE_END:
+        if before.endswith(end):
+            words = segmenter.tag(before, False)
+            # the rate's name: the words from the last verb-led phrase (群众满意率, 办结率, 出庭应诉率)
+            name = _phrase(words[-3:]) if len(words) > 1 else before
+            return "", name if name.endswith(end) else before[-(len(end) + 2) :]
+    words = [(w, t) for w, t in segmenter.tag(before, False) if w.strip()]
+    verbs = [i for i, (w, t) in enumerate(words) if t.startswith("v") and t != "vn" and w not in _LIGHT_VERBS]
+    tail = _leading_nouns(segmenter.tag(normalize(after).strip(), False)[:4])
+    if not verbs:
+        obj = _phrase(words[-4:]) or _phrase(tail)
+        return "", obj
+    v = verbs[-1]
+    predicate = words[v][0]
+    obj = _phrase(words[v + 1 :])
+    if not obj:  # the verb closes the phrase: its object is before it (行政复议案件同比增长) or after the figure (举办3场讲座)
+        obj = _phrase(words[max(0, v - 3) : v]) if v else ""
+        obj = _phrase(tail) or obj
+    return predicate, obj
+
+
+def _qualifiers(text: str, before: str) -> tuple[str, ...]:
+    found = [m for m in APPROX_MARKS if m in text and not (m == "多" and text.endswith("多"))]
+    if "超过" in found:
+        found.remove("超")
+    if "大约" in found:
+        found.remove("约")
+    found += [w for w in CLAUSE_QUALIFIERS if w in before[-12:]]
+    if "共计" in found or "合计" in found or "总计" in found:
+        found = [w for w in found if w != "共"]
+    return tuple(dict.fromkeys(found))
+
+
+def passage_facts(passage: Passage, row: int) -> list[Fact]:
+    """The facts of one passage, in text order (offsets are the report's)."""
+    out = []
+    text = passage.text
+    for s0, s1 in split_sentences(text):
+        sentence = text[s0:s1]
+        for c0, c1 in split_clauses(sentence):
+            clause = sentence[c0:c1]
+            for q in find_quantities(clause):
+                before, after = clause[: q.start], clause[q.end :]
+                predicate, obj = predicate_object(before, after)
+                base = passage.start + s0 + c0
+                out.append(Fact(
+                    report_id=passage.report_id, row=row, value=q.value, high=q.high, text=q.text, unit=q.unit,
+                    measure=q.measure, kind=q.kind, qualifiers=_qualifiers(q.text, before), predicate=predicate,
+                    object=obj, clause=clause, start=base + q.start, end=base + q.end, clause_start=base,
+                    clause_end=passage.start + s0 + c1, sentence_start=passage.start + s0,
+                    sentence_end=passage.start + s1))
+    return out
+
+
+def extract_facts(passages: list[Passage]) -> list[Fact]:
+    """The facts of passages stored in this order (row = position)."""
+    return [f for row, p in enumerate(passages) for f in passage_facts(p, row)]
