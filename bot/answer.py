@@ -12,12 +12,23 @@ import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 
 from retriever.catalog import asked_unit_kinds, looks_like_unit, without_years
+from retriever.facts import Fact, span_facts
 from retriever.numbers import find_quantities, number_values, split_clauses, split_sentences
 from retriever.search import HybridSearcher, SearchResult
 from retriever.tokenize import get_tokenizer
 from retriever.types import Filters, Hit, Report
 
-from .facts import FactFinder
+from .compare import (
+    SIDE_BY_SIDE,
+    Comparison,
+    comparable,
+    difference,
+    neutral_question,
+    rank_question,
+    read_comparison,
+    total,
+)
+from .facts import FactFinder, kind_asked, measure_agrees
 from .question import (
     FACT_ASK,
     NUMERIC_ASK,
@@ -103,8 +114,25 @@ FOLLOW_MIN_COVERAGE = 0.5
 # least HOW_MIN_COVERAGE of the question's words
 HOW_SENTENCES = 3
 HOW_MIN_COVERAGE = 0.3
+# A ranking answers from the units whose reports state the figure: at most this many, found among
+# the best RANK_FACTS_PER_UNIT times as many facts of the facts table
+RANK_MAX_UNITS = 20
+RANK_FACTS_PER_UNIT = 5
 # A cited sentence shorter than this shows its whole passage
 SHORT_SENTENCE = 40
+
+
+def _in_order(years: tuple[int, ...], text: str) -> list[int]:
+    """Years in the order the question names them (2024年比2023年: 2024 first)."""
+    return sorted(years, key=lambda y: (text.find(str(y)) if str(y) in text else len(text), y))
+
+
+def _row_name(row) -> str:
+    return f"{row.unit}{year_label(row.year)}"
+
+
+def _show_abs(d) -> str:
+    return format(abs(d).normalize(), "f")
 
 
 def year_label(year: int | None) -> str:
@@ -136,6 +164,7 @@ class Citation:
     end: int
     score: float
     mark: tuple[int, int] | None = None  # the answering clause, as offsets within the excerpt
+    report_id: str = ""
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -156,8 +185,24 @@ class TableRow:
     measure: str = ""
     citation: int | None = None
     wording: str = ""  # predicate · object as the report says them (出具 · 法律意见书)
-    number: float | None = None  # the value, normalised, for arithmetic
-    qualifiers: tuple[str, ...] = ()
+    fact: Fact | None = None  # the figure read (None: MISSING)
+
+    @property
+    def number(self) -> float | None:
+        return self.fact.value if self.fact else None
+
+    @property
+    def measure_base(self) -> str:
+        """The measure word without 万/亿 (the value is normalised to it): 万人次 -> 人次."""
+        return (self.fact.measure or self.fact.unit) if self.fact else ""
+
+    @property
+    def qualifiers(self) -> tuple[str, ...]:
+        return self.fact.qualifiers if self.fact else ()
+
+    @property
+    def approximate(self) -> bool:
+        return bool(self.fact and self.fact.approximate)
 
     def to_dict(self) -> dict:
         return {"unit": self.unit, "year": self.year, "value": self.value, "measure": self.measure,
@@ -266,14 +311,82 @@ class AnswerComposer:
             filters = self.catalog.resolve(question, years=years, orgs=orgs)
         if filters.unknown:
             return self._refuse_unknown(question, filters)
+        text = unicodedata.normalize("NFKC", question)
+        two_years = len(filters.years) >= 2
+        comparison = read_comparison(text, max(len(filters.groups), len(filters.years)))
+        if comparison.kind == "rank":
+            return self._answer_rank(question, filters, comparison, top_k)
         if is_meta(question):
             return self._answer_meta(question, filters)
+        if comparison.kind == "change":
+            text = neutral_question(text)
         if len(filters.groups) >= 2:
-            return self._answer_each(question, self._unit_parts(question, filters), filters, top_k)
-        if len(filters.years) >= 2 and _EACH_YEAR.search(unicodedata.normalize("NFKC", question)):
-            parts = [(question, replace(filters, years=(year,))) for year in filters.years]
-            return self._answer_each(question, parts, filters, top_k)
+            return self._answer_each(question, self._unit_parts(text, filters), filters, top_k, comparison)
+        if two_years and (_EACH_YEAR.search(text) or comparison.kind):
+            parts = [(text, replace(filters, years=(year,))) for year in _in_order(filters.years, text)]
+            return self._answer_each(question, parts, filters, top_k, comparison)
+        twins = self._same_unit_and_year(filters)
+        if twins:
+            parts = [(text, replace(filters, report_ids=(r.id,), groups=((r.org, (r.id,)),))) for r in twins]
+            return self._answer_each(question, parts, filters, top_k, comparison, twins=True)
         return self._answer_one(question, filters, top_k)
+
+    def _answer_rank(self, question: str, filters: Filters, comparison: Comparison, top_k: int | None) -> Answer:
+        """哪个单位…最多: the units whose reports give the figure (found through the facts table,
+        at most RANK_MAX_UNITS of them), each answered from its own report as a one-unit question,
+        then ranked when their figures are comparable (else the answer says why not and lists them)."""
+        unit_question = rank_question(unicodedata.normalize("NFKC", question))
+        scope = self.catalog.reports_of(filters)
+        searched = {"years": list(filters.years), "orgs": list(filters.orgs), "reports": len(scope)}
+        if not scope:
+            return self._refuse(question, filters, searched, self._no_reports_reason(filters), related=False)
+        listed = self.facts.find(unit_question, filters=filters, limit=RANK_MAX_UNITS * RANK_FACTS_PER_UNIT)
+        report_ids = list(dict.fromkeys(f.report.id for f in listed.facts))[:RANK_MAX_UNITS]
+        parts = [(unit_question, Filters(years=filters.years, report_ids=(rid,), orgs=(self.catalog.by_id[rid].org,),
+                                         groups=((self.catalog.by_id[rid].org, (rid,)),)))
+                 for rid in report_ids]
+        answers = [(part, sub, self._answer_one(part, sub, top_k)) for part, sub in parts]
+        answers = [x for x in answers if x[2].found]
+        if not answers:
+            return self._refuse(question, filters, searched, "没有一份报告说到这个数字")
+        rows = [self._row(part, sub, a, 0, sub.orgs[0]) for part, sub, a in answers]
+        why = comparable([r for r in rows if r.fact is not None]) if all(r.fact for r in rows) else "有的数字无法读出"
+        order = list(range(len(rows)))
+        if not why:
+            order.sort(key=lambda i: rows[i].number if comparison.most else -rows[i].number, reverse=True)
+        citations, table = [], []
+        for i in order:
+            for c in answers[i][2].citations:
+                citations.append(replace(c, n=len(citations) + 1))
+            first = len(citations) - len(answers[i][2].citations)
+            table.append(replace(rows[i], citation=first + 1))
+        silent = len(scope) - len(rows)
+        rest = f"另有{silent}份报告没有说到这个数字。" if silent else ""
+        listing = "\n".join(f"{n + 1}. {r.unit}{year_label(r.year)}：{r.value} [{r.citation}]" for n, r in enumerate(table))
+        if len(table) < 2:
+            why = f"只有{len(table)}个单位的报告说到这个数字，无从比较"
+        if why:
+            lead = f"未找到：{why}；各单位的数字如下：\n{listing}\n{rest}".rstrip()
+            return Answer(question=question, text=lead, found=False, citations=tuple(citations), searched=searched,
+                          why=why, table=tuple(table))
+        top = table[0]
+        ties = [r for r in table if r.number == top.number]
+        word = "最多" if comparison.most else "最少"
+        wording = f"（{top.wording}）" if top.wording else ""
+        head = "、".join(f"{r.unit}（{r.value}）" for r in ties)
+        lead = f"{'并列' if len(ties) > 1 else ''}{word}的是{head}{wording}。比较了{len(table)}个单位：\n{listing}\n{rest}".rstrip()
+        return Answer(question=question, text=lead, found=True, citations=tuple(citations), searched=searched,
+                      why=f"ranked {len(table)} units", table=tuple(table))
+
+    def _same_unit_and_year(self, filters: Filters) -> list[Report]:
+        """Two or more reports of the one unit and year a question names (a draft and a final
+        version, a page and its attached file): each is answered, and their figures compared."""
+        if len(filters.groups) != 1:
+            return []
+        reports = self.catalog.reports_of(filters)
+        if len(reports) < 2 or len({(r.org, r.year) for r in reports}) != 1:
+            return []
+        return reports
 
     def _answer_one(self, question: str, filters: Filters, top_k: int | None = None) -> Answer:
         result = self.searcher.search(question, k=top_k or self.top_k, filters=filters)
@@ -297,26 +410,98 @@ class AnswerComposer:
             chosen.append(follow)
         return self._compose(question, chosen, filters, searched)
 
-    def _answer_each(self, question: str, parts: list[tuple[str, Filters]], filters: Filters, top_k: int | None) -> Answer:
+    def _answer_each(self, question: str, parts: list[tuple[str, Filters]], filters: Filters, top_k: int | None,
+                     comparison: Comparison = SIDE_BY_SIDE, twins: bool = False) -> Answer:
         """A question about several units ("公义镇2021年…几次，五常街道2024年…多少份？", "长寿卫健委和
-        上城教育局各办了多少件？") or years ("2023年和2024年…分别排第几？"): each part is answered from
-        its own unit's and year's reports alone."""
+        上城教育局各办了多少件？"), years ("2023年和2024年…分别排第几？", "2024年比2023年多审了多少份？")
+        or reports of one unit and year (`twins`): each part is answered from its own unit's and
+        year's reports alone, and its figure put in the table (未提及 where the part has none, never
+        another part's). A change or total is computed over the cited figures when they are
+        comparable; reports of one unit and year that disagree are said to."""
         answers = [self._answer_one(part, sub, top_k) for part, sub in parts]
         found = all(a.found for a in answers)
-        lead = "\n".join(a.text for a in answers)
-        citations, related = [], []
-        for a in answers:
+        citations, related, rows, lines = [], [], [], []
+        for (part, sub), a in zip(parts, answers, strict=True):
+            first = len(citations)
             for c in a.citations:
-                citations.append(Citation(**{**asdict(c), "n": len(citations) + 1, "mark": c.mark}))
+                citations.append(replace(c, n=len(citations) + 1))
             related += a.related
+            label = self._part_label(sub, twins)
+            if a.found:
+                row = self._row(part, sub, a, first, label)
+                rows.append(row)
+                lines.append(a.text if not twins else f"{label}：{a.text}")
+            else:
+                years = sub.years or filters.years
+                rows += [TableRow(label, y, MISSING) for y in (years or (None,))]
+                lines.append(f"{label}{''.join(f'{y}年' for y in years)}：{MISSING}（{a.why}）")
+        notes = self._comparison_notes(rows, comparison, twins)
         searched = {"years": list(filters.years), "orgs": list(filters.orgs), "reports": sum(a.searched.get("reports", 0) for a in answers)}
+        lead = "\n".join(notes[:1] + lines + notes[1:]) if twins else "\n".join(lines + notes)
         if not found:
-            missing = "、".join("".join(sub.orgs[:1]) + "".join(f"{y}年" for y in sub.years)
-                               for (_, sub), a in zip(parts, answers, strict=True) if not a.found)
+            missing = "、".join(r.unit + (f"{r.year}年" if r.year else "") for r in rows if r.value == MISSING)
             lead = f"未找到：问题问到的报告中，{missing}的报告没有能回答的内容；各部分的结果如下：\n{lead}"
-        return Answer(question=question, text=lead, found=found, citations=tuple(citations) if found else (),
-                      related=tuple(related) + (tuple(citations) if not found else ()), searched=searched,
-                      why="answered unit by unit")
+        return Answer(question=question, text=lead, found=found, citations=tuple(citations), related=tuple(related),
+                      searched=searched, why="answered unit by unit", table=tuple(rows))
+
+    def _part_label(self, sub: Filters, twins: bool) -> str:
+        """How a part's unit is named in its row: the unit as asked; a report's title and file when
+        two reports of one unit and year are compared."""
+        if twins:
+            report = self.catalog.by_id[sub.report_ids[0]]
+            return f"《{report.title}》（{report.source}）"
+        return sub.orgs[0] if sub.orgs else "".join(f"{y}年" for y in sub.years)
+
+    def _row(self, part: str, sub: Filters, answer: Answer, first: int, label: str) -> TableRow:
+        """The table row of a part's answer: the figure of its answering clause that is of the kind
+        asked (the measure word asked first), read as the facts table reads figures."""
+        ask = self.reader.asks(part, sub)[0]
+        best = None
+        for c in answer.citations:
+            if not c.mark:
+                continue
+            report = self._report(c.report_id)
+            lo, hi = c.start + c.mark[0], c.start + c.mark[1]
+            for fact in span_facts(report.id, report.text, c.start, c.end):
+                if lo <= fact.start and fact.end <= hi and kind_asked(ask, fact):
+                    key = (measure_agrees(ask, fact), -fact.start)
+                    if best is None or key > best[0]:
+                        best = (key, fact, c)
+            if best:
+                break
+        if best is None:
+            c = answer.citations[0]
+            return TableRow(label if not sub.orgs else c.org, c.year, answer.text.split("：", 1)[-1].rstrip("。"), "", first + c.n)
+        _, fact, c = best
+        wording = " · ".join(w for w in (fact.predicate, fact.object) if w)
+        return TableRow(c.org if not sub.orgs else label, c.year, fact.text, fact.unit, first + c.n, wording, fact)
+
+    @staticmethod
+    def _comparison_notes(rows: list[TableRow], comparison: Comparison, twins: bool) -> list[str]:
+        """What the figures say together: the change or total asked (its arithmetic shown, or why it
+        cannot be computed), whether two reports of one unit and year agree, and the reports'
+        different wordings of one measure."""
+        figures = [r for r in rows if r.fact is not None]
+        notes = []
+        if twins and len(figures) >= 2:
+            values = {(r.number, r.measure_base) for r in figures}
+            notes.append("两份报告数字不一致：" if len(values) > 1 else "两份报告数字一致：")
+        if comparison.kind in ("change", "total") and len(figures) == len(rows) >= 2:
+            why = comparable(figures)
+            if why:
+                notes.append(f"不能直接{'相减' if comparison.kind == 'change' else '相加'}：{why}。")
+            elif comparison.kind == "change":
+                a, b = figures[0], figures[1]
+                d, arithmetic = difference(a, b)
+                more = "多" if d >= 0 else "少"
+                notes.append(f"{_row_name(a)}比{_row_name(b)}{more}{_show_abs(d)}{a.measure_base}（{arithmetic}）。")
+            else:
+                _, arithmetic = total(figures)
+                notes.append(f"合计：{arithmetic}。")
+        wordings = {r.wording for r in figures if r.wording}
+        if len(wordings) > 1 and not twins:
+            notes.append("各报告的说法：" + "；".join(f"{r.unit}{year_label(r.year)}「{r.wording}」" for r in figures if r.wording) + "。")
+        return notes
 
     def _unit_parts(self, question: str, filters: Filters) -> list[tuple[str, Filters]]:
         """One question per unit named: the text from the unit's name to the next unit's. A part that
@@ -500,7 +685,7 @@ class AnswerComposer:
         report = self._report(hit.passage.report_id)
         return Citation(n=n, source=report.source, title=report.title, org=report.org, year=report.year,
                         section=hit.passage.section, excerpt=report.text[start:end], start=start, end=end,
-                        score=hit.score, mark=(mark[0] - start, mark[1] - start) if mark else None)
+                        score=hit.score, mark=(mark[0] - start, mark[1] - start) if mark else None, report_id=report.id)
 
     def _compose(self, question: str, chosen: list[_Candidate], filters: Filters, searched: dict) -> Answer:
         first = chosen[0]
@@ -617,7 +802,7 @@ class AnswerComposer:
             lines.append(line)
             citations.append(Citation(n=len(citations) + 1, source=report.source, title=report.title, org=report.org,
                                       year=report.year, section="", excerpt=report.text[start:end], start=start, end=end,
-                                      score=1.0))
+                                      score=1.0, report_id=report.id))
         count = f"共{len(reports)}份：" if len(reports) > 1 else ""
         return Answer(question=question, text=count + "；".join(lines) + "。", found=True, citations=tuple(citations),
                       searched=searched, why=f"answered from the reports' metadata ({field})")

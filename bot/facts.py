@@ -13,9 +13,9 @@ import numpy as np
 
 from retriever.facts import Fact
 from retriever.search import HybridSearcher, lexical_scores
-from retriever.types import Report
+from retriever.types import Filters, Report
 
-from .question import QuestionReader, coverage, normalise
+from .question import Ask, QuestionReader, coverage, normalise
 
 # A fact is listed when this share of the query's words (IDF-weighted, sentence 0.6 and clause 0.4
 # as answers weigh them) is said around it: below it the figure is about something else
@@ -77,16 +77,17 @@ class FactFinder:
         self.searcher = searcher
         self.reader = reader
 
-    def find(self, query: str, years=(), orgs=(), limit: int = DEFAULT_LIMIT) -> FactResult:
+    def find(self, query: str, years=(), orgs=(), limit: int = DEFAULT_LIMIT, filters: Filters | None = None) -> FactResult:
         """The facts that `query` names ("法律意见书", "2023年出具了多少份法律意见书"), of the units and
-        years it names or is given, best first (then by unit and year)."""
+        years it names or is given (or `filters`, whole), best first (then by unit and year)."""
         query = (query or "").strip()
         if not query:
             raise ValueError("the facts query is empty")
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")
         catalog, index = self.searcher.catalog, self.searcher.index
-        filters = catalog.resolve(query, years=years, orgs=orgs)
+        if filters is None:
+            filters = catalog.resolve(query, years=years, orgs=orgs)
         searched = {"years": list(filters.years), "orgs": list(filters.orgs), "reports": 0}
         if filters.unknown:
             return FactResult(query, [], searched, f"没有收录{'、'.join(filters.unknown)}的报告")
@@ -108,27 +109,32 @@ class FactFinder:
         sections = {int(r): p.section for r, p in zip(chosen, index.passages(chosen.tolist()), strict=True)}
         found = []
         for fact in index.facts(chosen):
-            if not self._kind_asked(ask, fact):
+            if not kind_asked(ask, fact):
                 continue
             report = index.report_by_id[fact.report_id]
             sentence = normalise(report.text[fact.sentence_start : fact.sentence_end])
             context = f"{sentence}|{normalise(sections[fact.row])}|{normalise(' '.join((report.org, *report.aliases)))}"
             score = SENTENCE_SHARE * coverage(ask.terms, context) + CLAUSE_SHARE * coverage(ask.terms, normalise(fact.clause))
-            if ask.measure_words and not {fact.unit, fact.measure} & ask.measure_words:
+            if not measure_agrees(ask, fact):
                 score -= MEASURE_MISMATCH
             if score >= MIN_FACT_SCORE:
                 found.append(FoundFact(fact, report, sections[fact.row], score))
         found.sort(key=lambda f: (-f.score, f.report.org, f.report.year or 0, f.fact.start))
         return FactResult(query, found[:limit], searched, "" if found else "报告中没有找到相关的数字")
 
-    @staticmethod
-    def _kind_asked(ask, fact: Fact) -> bool:
-        """Whether the figure is of the kind asked: 比例 wants a percentage, 排第几 a rank, 多少件
-        a count (not a rate)."""
-        if not ask.numeric:
-            return True
-        if ask.rate:
-            return fact.kind == "percent"
-        if ask.measure_kind in ("ordinal", "money", "duration"):
-            return fact.kind == ask.measure_kind
-        return fact.kind != "percent" or ask.change
+
+def kind_asked(ask: Ask, fact: Fact) -> bool:
+    """Whether a figure is of the kind a question asks: 比例 wants a percentage, 排第几 a rank,
+    多少钱 money, 多少件 a count (not a rate, unless a change is asked)."""
+    if not ask.numeric:
+        return True
+    if ask.rate:
+        return fact.kind == "percent"
+    if ask.measure_kind in ("ordinal", "money", "duration"):
+        return fact.kind == ask.measure_kind
+    return fact.kind != "percent" or ask.change
+
+
+def measure_agrees(ask: Ask, fact: Fact) -> bool:
+    """Whether the figure has a measure word asked (多少份 -> 份), or none was asked."""
+    return not ask.measure_words or bool({fact.unit, fact.measure} & ask.measure_words)

@@ -150,6 +150,13 @@ def passage_facts(passage: Passage, row: int) -> list[Fact]:
     return out
 
 
+def span_facts(report_id: str, text: str, start: int, end: int) -> list[Fact]:
+    """The facts of text[start:end] of a report (a cited sentence), as ingest reads them."""
+    span = Passage(id="", report_id=report_id, section="", text=text[start:end], start=start, end=end, org="",
+                   year=None, source="")
+    return passage_facts(span, -1)
+
+
 def extract_facts(passages: list[Passage]) -> list[Fact]:
     """The facts of passages stored in this order (row = position)."""
     return [f for row, p in enumerate(passages) for f in passage_facts(p, row)]

@@ -346,6 +346,11 @@ _ASK_RATIO = re.compile(r"几倍|多少倍")
 _ASK_ANY = re.compile(r"多少|几|数量|多大|多高|总数|总量|规模")
 
 
+def same_measure(a: str, b: str) -> bool:
+    """Whether two measure words count the same thing: 件 and 起 (cases), 人 and 名 (people)."""
+    return a == b or any(a in group and b in group for group in _SAME_MEASURE)
+
+
 def _asked_unit(q: str) -> str | None:
     for m in _ASK_MEASURE.finditer(q):
         if m.group("u") == "年" and q[m.end() : m.end() + 1] in _NOT_YEARS:
