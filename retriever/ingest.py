@@ -49,6 +49,7 @@ class FileResult:
     passages: int = 0
     error: str = ""
     review: tuple[str, ...] = ()  # the report's metadata needs a person's check, and why (Report.review)
+    warnings: tuple[str, ...] = ()  # e.g. another indexed report of the same unit and year
 
 
 @dataclass
@@ -228,6 +229,7 @@ def ingest(
             by_path[report.path] = report
             new_reports.append(report)
             result.files.append(FileResult(str(file), status, report.id, report.org, report.year, review=report.review))
+        _warn_same_unit_and_year(result.files, reports)
         if prune:
             for report in list(reports.values()):
                 if report.path and not Path(report.path).exists():
@@ -265,6 +267,20 @@ def ingest(
                 fr.passages = counts.get(fr.report_id) or (current.passages.get(fr.report_id, 0) if current else 0)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _warn_same_unit_and_year(files: list[FileResult], reports: dict[str, Report]) -> None:
+    """Warn of each added or updated report that another indexed report has its unit and year:
+    answers will show both reports' figures, flagged when they differ."""
+    by_unit: dict[tuple[str, int], list[Report]] = {}
+    for r in reports.values():
+        if r.year is not None:
+            by_unit.setdefault((r.org, r.year), []).append(r)
+    for f in files:
+        if f.status in ("added", "updated") and f.year is not None:
+            others = [r.source for r in by_unit.get((f.org, f.year), []) if r.id != f.report_id]
+            f.warnings = tuple(f"another report of {f.org} {f.year} is indexed: {source} (answers show both; figures "
+                               "that differ are flagged 两份报告数字不一致)" for source in others)
 
 
 def _plan(current: GenerationInfo | None, reports: dict[str, Report], changed: set[str], fresh: int,
