@@ -7,6 +7,7 @@ in each segment beside its passages, so they are built, swapped and deleted with
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .numbers import find_quantities, split_clauses, split_sentences
@@ -27,6 +28,7 @@ _LINKS = ("共计", "合计", "总计", "累计", "达到", "共", "达", "为",
 _LIGHT_VERBS = frozenset({"完成", "实现", "进行", "开展", "组织", "累计", "同比", "是", "有", "为", "达", "达到"})
 # A figure that is a rate names it with the word before: 办结率100%, 出庭应诉比例为100%
 _RATE_END = ("率", "比例", "占比", "比重", "满意度", "覆盖面")
+_PART = re.compile(r"^\s*(?:其中|含|包括)")  # a clause that gives parts of the figure before it
 _NOUN_TAGS = ("n", "v", "vn", "a", "j", "l", "i", "b")  # what an object may be made of (审查意见 is v+n)
 
 
@@ -89,22 +91,39 @@ def _leading_nouns(words: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
+_QUOTED = re.compile(r"“[^”]{1,20}”|\"[^\"]{1,20}\"")  # “最多跑一次”事项, “粤智助”业务: a name
+
+
+def _tags(text: str) -> list[tuple[str, str]]:
+    """Words and tags of `text`, a quoted name (“粤智助”) kept whole as one noun: its words (跑, 助)
+    are no verbs of the clause."""
+    tokenizer = get_tokenizer()
+    out, at = [], 0
+    for m in _QUOTED.finditer(text):
+        out += tokenizer.tag(text[at : m.start()]) + [(m.group(0), "nz")]
+        at = m.end()
+    return [(w, t) for w, t in out + tokenizer.tag(text[at:]) if w.strip()]
+
+
 def predicate_object(before: str, after: str) -> tuple[str, str]:
     """The predicate and object of a figure from its clause's text before and after it:
     ('全年出具法律意见书', '') -> ('出具', '法律意见书'); ('行政复议案件同比增长', '') -> ('增长',
     '行政复议案件'); ('举办', '专题讲座') -> ('举办', '专题讲座'); ('其中公务员', '') -> ('', '公务员');
     ('群众满意率达到', '') -> ('', '群众满意率')."""
-    segmenter = get_tokenizer()._segmenter
     before = _strip_links(normalize(before).strip())
     for end in _RATE_END:
         if before.endswith(end):
-            words = segmenter.tag(before, False)
+            words = _tags(before)
             # the rate's name: the words from the last verb-led phrase (群众满意率, 办结率, 出庭应诉率)
             name = _phrase(words[-3:]) if len(words) > 1 else before
             return "", name if name.endswith(end) else before[-(len(end) + 2) :]
-    words = [(w, t) for w, t in segmenter.tag(before, False) if w.strip()]
+    words = _tags(before)
     verbs = [i for i, (w, t) in enumerate(words) if t.startswith("v") and t != "vn" and w not in _LIGHT_VERBS]
-    tail = _leading_nouns(segmenter.tag(normalize(after).strip(), False)[:4])
+    if any(len(words[i][0]) > 1 for i in verbs):
+        # a one-character "verb" beside two-character ones is mostly a piece of a noun jieba split
+        # (来|文, 推|文, 驻|县干部): the predicate is a word of two characters or more
+        verbs = [i for i in verbs if len(words[i][0]) > 1]
+    tail = _leading_nouns(_tags(normalize(after).strip())[:4])
     if not verbs:
         obj = _phrase(words[-4:]) or _phrase(tail)
         return "", obj
@@ -130,16 +149,22 @@ def _qualifiers(text: str, before: str) -> tuple[str, ...]:
 
 
 def passage_facts(passage: Passage, row: int) -> list[Fact]:
-    """The facts of one passage, in text order (offsets are the report's)."""
+    """The facts of one passage, in text order (offsets are the report's). A clause without a verb
+    of its own in a list (可办理“粤智助”业务247项,社保业务38项) takes the verb of the figure before
+    it in the sentence, unless it gives a part of that figure (其中公务员234人)."""
     out = []
     text = passage.text
     for s0, s1 in split_sentences(text):
         sentence = text[s0:s1]
+        previous = ""
         for c0, c1 in split_clauses(sentence):
             clause = sentence[c0:c1]
+            if _PART.match(clause):
+                previous = ""
             for q in find_quantities(clause):
                 before, after = clause[: q.start], clause[q.end :]
                 predicate, obj = predicate_object(before, after)
+                predicate = previous = predicate or previous
                 base = passage.start + s0 + c0
                 out.append(Fact(
                     report_id=passage.report_id, row=row, value=q.value, high=q.high, text=q.text, unit=q.unit,

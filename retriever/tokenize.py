@@ -80,6 +80,11 @@ class Tokenizer:
         """jieba's cut of already normalised text, every piece kept (their lengths add up to the text's)."""
         return self._segmenter.cut(text, False)
 
+    def tag(self, text: str) -> list[tuple[str, str]]:
+        """jieba's part-of-speech tags (no HMM) of the normalised text's words: 出具法律意见书 ->
+        [('出具', 'v'), ('法律意见书', 'n')]."""
+        return self._segmenter.tag(normalize(text), False)
+
     def is_general(self, word: str) -> bool:
         """Whether a word is everyday language rather than a term of art: its frequency in jieba's
         dictionary (counts from a general corpus) is at least GENERAL_WORD_FREQ; a word jieba does
