@@ -2,7 +2,7 @@
 
 - ingest throughput, lexical only (vectors replaced by random ones) and, up to --embed-max
   passages, end to end with the default embedder (USE v3);
-- search and answer latency in process, one query at a time (questions naming a unit and a year,
+- search, answer and facts-query latency in process, one query at a time (questions naming a unit and a year,
   as users ask, and the same asks without them, which search the whole corpus);
 - hit@5 and answer accuracy on those questions (each is made from one sentence of one report);
 - resident memory after loading (a fresh process) and the index size on disk;
@@ -250,6 +250,10 @@ def run(n: int, args, config: dict, use, work: Path) -> dict:
     t_search, found = timed(lambda q: [h.passage for h in searcher.search(q["question"], k=top_k).hits], questions)
     t_bare, _ = timed(lambda q: searcher.search(q["bare"], k=top_k).hits, questions)
     t_answer, answers = timed(lambda q: composer.answer(q["question"]), questions)
+    t_facts, _ = timed(lambda q: composer.facts.find(q["question"]), questions)
+    t_facts_bare, _ = timed(lambda q: composer.facts.find(q["bare"]), questions)
+    row["facts"] = pct(t_facts)
+    row["facts_unfiltered"] = pct(t_facts_bare)
     row["search"] = pct(t_search)
     row["search_unfiltered"] = pct(t_bare)
     row["answer"] = pct(t_answer)
@@ -296,6 +300,8 @@ def print_table(rows: list[dict]) -> None:
             ("search p50/p99", lambda r: f"{r['search']['p50_ms']}/{r['search']['p99_ms']}"),
             ("unfiltered p50/p99", lambda r: f"{r['search_unfiltered']['p50_ms']}/{r['search_unfiltered']['p99_ms']}"),
             ("answer p50/p99", lambda r: f"{r['answer']['p50_ms']}/{r['answer']['p99_ms']}"),
+            ("facts p50/p99", lambda r: f"{r['facts']['p50_ms']}/{r['facts']['p99_ms']}"),
+            ("facts unfiltered p50/p99", lambda r: f"{r['facts_unfiltered']['p50_ms']}/{r['facts_unfiltered']['p99_ms']}"),
             ("hit@5", lambda r: r["hit_at_5"]), ("answer acc", lambda r: r["answer_accuracy"]),
             ("RSS MB", lambda r: r["rss_mb"]), ("B/passage", lambda r: r["rss_per_passage_bytes"]),
             ("B/passage after all questions", lambda r: r["rss_warm_per_passage_bytes"]),
