@@ -312,18 +312,22 @@ class AnswerComposer:
         if filters.unknown:
             return self._refuse_unknown(question, filters)
         text = unicodedata.normalize("NFKC", question)
-        two_years = len(filters.years) >= 2
-        comparison = read_comparison(text, max(len(filters.groups), len(filters.years)))
+        kind = self.catalog.units_of_kind(text, filters)
+        comparison = read_comparison(text, max(len(filters.groups), len(filters.years), len(kind)))
         if comparison.kind == "rank":
-            return self._answer_rank(question, filters, comparison, top_k)
+            scope = kind or self.catalog.units_of_kind(text, filters, each=True) or None
+            return self._answer_rank(question, filters, comparison, top_k, scope)
         if is_meta(question):
             return self._answer_meta(question, filters)
         if comparison.kind == "change":
             text = neutral_question(text)
         if len(filters.groups) >= 2:
             return self._answer_each(question, self._unit_parts(text, filters), filters, top_k, comparison)
-        if two_years and (_EACH_YEAR.search(text) or comparison.kind):
+        if len(filters.years) >= 2 and (_EACH_YEAR.search(text) or comparison.kind):
             parts = [(text, replace(filters, years=(year,))) for year in _in_order(filters.years, text)]
+            return self._answer_each(question, parts, filters, top_k, comparison)
+        if kind:
+            parts = [(text, replace(filters, report_ids=(r.id,), orgs=(r.org,), groups=((r.org, (r.id,)),))) for r in kind]
             return self._answer_each(question, parts, filters, top_k, comparison)
         twins = self._same_unit_and_year(filters)
         if twins:
@@ -331,11 +335,15 @@ class AnswerComposer:
             return self._answer_each(question, parts, filters, top_k, comparison, twins=True)
         return self._answer_one(question, filters, top_k)
 
-    def _answer_rank(self, question: str, filters: Filters, comparison: Comparison, top_k: int | None) -> Answer:
+    def _answer_rank(self, question: str, filters: Filters, comparison: Comparison, top_k: int | None,
+                     scope: list[Report] | None = None) -> Answer:
         """哪个单位…最多: the units whose reports give the figure (found through the facts table,
         at most RANK_MAX_UNITS of them), each answered from its own report as a one-unit question,
-        then ranked when their figures are comparable (else the answer says why not and lists them)."""
+        then ranked when their figures are comparable (else the answer says why not and lists them).
+        `scope`: the units of the kind the question names (哪个区司法局…), else every unit."""
         unit_question = rank_question(unicodedata.normalize("NFKC", question))
+        if scope is not None:
+            filters = replace(filters, report_ids=tuple(r.id for r in scope), orgs=tuple(dict.fromkeys(r.org for r in scope)))
         scope = self.catalog.reports_of(filters)
         searched = {"years": list(filters.years), "orgs": list(filters.orgs), "reports": len(scope)}
         if not scope:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from .metadata import GENERIC_ALIASES
 from .names import spellings
-from .places import ZONE_SUFFIXES, is_place, names_place, place_words, stem
+from .places import ZONE_SUFFIXES, is_place, names_place, place_words, split_place, stem
 from .types import Filters, Report
 
 # A year as questions write it: 2023年, 2023年度, "2023 年", and a bare 2024 before a Chinese word
@@ -111,6 +111,12 @@ _UNIT_KINDS = {
     "县": r"县(?:人民政府|政府)?$", "区": r"区(?:人民政府|政府)?$", "市": r"市(?:人民政府|政府)?$",
     "局": r"局$", "委": r"委(?:员会)?$", "厅": r"厅$", "开发区": r"(?:开发区|高新区|经开区)(?:管委会|管理委员会)?$",
 }
+# A question that asks of several units at once: 各区…, 分别, 两个区司法局, 哪些单位, 每个
+_EACH_UNIT = re.compile(r"各|分别|[两二三四五六七八九十几]个|哪些|哪几|每个|每家")
+_LEVELS = frozenset("省市区县镇乡")
+_PLACE_SHAPED = re.compile(r"^([\u4e00-\u9fff]{1,6}?[省市区县镇乡])([\u4e00-\u9fff]{2,})$")  # 青石县|司法局
+# Just before a unit's name, words that make it a kind, counted or asked for: 两个|县司法局, 各|区卫健委, 哪个|街道
+_COUNTED_KIND = re.compile(r"(?:[两二三四五六七八九十几]个|各|每个|哪些|哪几个|哪个|哪一个|哪家)$")
 _KIND_QUESTION = re.compile(r"(?:哪些|哪几|几个|几家|多少)([\u4e00-\u9fff、或和及与者还是]{1,12}?)的?报告")
 
 
@@ -344,6 +350,8 @@ class Catalog:
         for s in spans:
             if len(s[3]) <= 2 and text[max(0, s[0] - 1) : s[0]] in _WHOLE and s[0] > 0:
                 continue  # 全市中小学 does not name 市中(区)
+            if _COUNTED_KIND.search(text, 0, s[0]):
+                continue  # 两个县司法局, 各区卫健委: a kind of unit, counted, not one unit (units_of_kind)
             around = next((m for m in mentions if m.start <= s[0] and s[1] <= m.end), None)
             if around and around.places and not _places_of(around.name) <= self.places[s[2].id] | _places_of(s[3]):
                 continue
@@ -425,6 +433,32 @@ class Catalog:
         else:
             return self.reports
         return sorted(reports, key=lambda r: self.rank[r.id])
+
+    def units_of_kind(self, question: str, filters: Filters, each: bool = False) -> list[Report]:
+        """The reports of every unit of the kind a question names when it asks of each of them and
+        names none (两个区司法局2022年…分别多少件, 各区卫健委…): units whose department, in any of its
+        spellings (卫生健康委员会 / 卫健委), the question says, at the level it says (区司法局: a
+        district's); none unless two or more are. `each`: the question is known to ask of several
+        (a ranking: 哪个区司法局…最多)."""
+        text = _n(question)
+        if filters.groups or not (each or _EACH_UNIT.search(text)):
+            return []
+        out = []
+        for report in self.reports_of(filters):
+            place, department = split_place(report.org)
+            if not place:  # a place the table does not hold: up to its level word (青石县|司法局)
+                m = _PLACE_SHAPED.match(report.org)
+                place, department = (m.group(1), m.group(2)) if m else ("", report.org)
+            if not place or len(department) < 2:
+                continue
+            at = next((text.find(form) for form in sorted(spellings(department), key=len, reverse=True) if form in text), -1)
+            if at < 0:
+                continue
+            level = text[at - 1 : at] if at else ""
+            if level in _LEVELS and not place.endswith(level):
+                continue  # 区司法局: not a city's or a county's
+            out.append(report)
+        return out if len(out) >= 2 else []
 
     def closest(self, name: str, n: int = CLOSEST_MAX) -> list[str]:
         """Indexed unit names nearest an unknown mention, for the refusal to suggest."""

@@ -209,3 +209,13 @@ def test_reading_a_comparison():
     assert read_comparison("长寿卫健委2022年一共办结多少件许可申请？", 1).kind == ""  # one unit: a plain figure
     assert neutral_question("钱塘区2024年比2023年多审了多少份合同？") == "钱塘区2024年和2023年审了多少份合同？"
     assert rank_question("2023年哪个单位出具的法律意见书最多？") == "2023年出具的法律意见书多少？"
+
+
+def test_every_unit_of_a_kind(composer):
+    a = composer.answer("两个县司法局2023年分别受理了多少件法律援助案件？")
+    assert a.found, a.text
+    assert sorted(rows(a)) == [("白河县司法局", 2023, "96件"), ("青石县司法局", 2023, "120件")]
+    ranked = composer.answer("2023年哪个县司法局出具的法律意见书最多？")  # 绿川镇's 40余次 is no 县司法局's
+    assert ranked.found, ranked.text
+    assert ranked.text.startswith("最多的是白河县司法局（79件）"), ranked.text
+    assert [r.value for r in ranked.table] == ["79件", "52件"]
