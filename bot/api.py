@@ -36,7 +36,7 @@ from retriever.ingest import ingest
 from retriever.readers import SUPPORTED_SUFFIXES
 from retriever.store import report_dict
 
-from .answer import MAX_QUESTION_CHARS, Answer
+from .answer import MAX_QUESTION_CHARS, MISSING, Answer
 from .live import LiveService, NotReadyError
 from .render import chat_text
 from .service import index_settings
@@ -243,12 +243,24 @@ class AnswerRequest(BaseModel):
         return v
 
 
+class TableRowOut(BaseModel):
+    unit: str = Field(description="the unit the figure is of")
+    year: int | None = Field(description="the year it is of; null when the report does not say")
+    value: str = Field(description=f"the figure as the report writes it (79件), or {MISSING!r} when the report of "
+                                   "that unit and year gives none")
+    measure: str = Field(description="its measure word (件, 人次, %); empty when not stated")
+    citation: int | None = Field(description=f"the n of the citation it is read from; null for {MISSING}")
+    wording: str = Field(description="what it counts as the report words it: predicate · object (出具 · 法律意见书)")
+
+
 class AnswerOut(BaseModel):
     question: str
     answer: str
     found: bool
     citations: list[CitationOut]
     related: list[CitationOut] = Field(description="nearest excerpts when the reports do not state the answer")
+    table: list[TableRowOut] = Field(description="a comparison's figures, one row per unit and year (several units "
+                                                 "or years asked); empty for an answer of one figure")
     searched: Searched
     generation: str = Field(description="the index generation that answered")
     took_ms: float

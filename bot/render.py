@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from .answer import Answer, Citation, year_label
+import unicodedata
+from collections.abc import Sequence
+
+from .answer import MISSING, Answer, Citation, TableRow, year_label
+
+TABLE_HEADER = ("单位", "年份", "数字", "出处")
 
 
 def marked(c: Citation, left: str = "【", right: str = "】") -> str:
@@ -17,8 +22,59 @@ def citation_line(c: Citation) -> str:
     return f"[{c.n}] {c.org} {year_label(c.year)} · {c.title} · {c.source}{section}"
 
 
+# ---- tables ---------------------------------------------------------------------------------------
+def width(text: str) -> int:
+    """Columns `text` takes in a terminal or a monospaced font: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 0 if unicodedata.combining(c) else 1 for c in text)
+
+
+def pad(text: str, columns: int) -> str:
+    return text + " " * max(0, columns - width(text))
+
+
+def table_cells(row: TableRow) -> tuple[str, str, str, str]:
+    """A comparison row as the cells 单位, 年份, 数字, 出处: a figure the report does not give reads
+    未提及, with no citation."""
+    missing = row.value == MISSING or not row.value
+    cited = f"[{row.citation}]" if row.citation is not None and not missing else ""
+    return row.unit, year_label(row.year), MISSING if missing else row.value, cited
+
+
+def aligned(rows: Sequence[Sequence[str]], gap: str = "  ") -> list[str]:
+    """Rows of cells as lines whose columns line up in a terminal (the last column is not padded)."""
+    if not rows:
+        return []
+    widths = [max(width(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [gap.join(pad(c, w) if i < len(r) - 1 else c for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+            for r in rows]
+
+
+def _md_cell(text: str) -> str:
+    return " ".join(text.split()).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def markdown_table(table: Sequence[TableRow]) -> list[str]:
+    """A comparison as a Markdown table: | 单位 | 年份 | 数字 | 出处 |, one line per unit and year."""
+    if not table:
+        return []
+    lines = ["| " + " | ".join(TABLE_HEADER) + " |", "| --- | --- | --- | --- |"]
+    for row in table:
+        lines.append("| " + " | ".join(_md_cell(c) for c in table_cells(row)) + " |")
+    return lines
+
+
+def terminal_table(table: Sequence[TableRow]) -> list[str]:
+    """A comparison as a plain table with aligned columns, for the terminal."""
+    if not table:
+        return []
+    return aligned([TABLE_HEADER, *(table_cells(r) for r in table)])
+
+
+# ---- answers --------------------------------------------------------------------------------------
 def answer_text(answer: Answer) -> str:
     lines = [answer.text]
+    if answer.table:
+        lines += ["", *terminal_table(answer.table)]
     for heading, citations in (("出处：", answer.citations), ("可能相关：", answer.related)):
         if citations:
             lines += ["", heading]
@@ -28,9 +84,12 @@ def answer_text(answer: Answer) -> str:
 
 
 def chat_text(answer: Answer) -> str:
-    """For chat clients (the OpenAI-compatible endpoint): the lead with [n] markers, then the sources."""
+    """For chat clients (the OpenAI-compatible endpoint): the lead with [n] markers, a comparison's
+    figures as a Markdown table, then the sources."""
     markers = "".join(f"[{c.n}]" for c in answer.citations)
     lines = [f"{answer.text} {markers}".rstrip()]
+    if answer.table:
+        lines += ["", *markdown_table(answer.table)]
     for heading, citations in (("来源：", answer.citations), ("可能相关：", answer.related)):
         if citations:
             lines += ["", heading]

@@ -35,10 +35,10 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from .answer import MAX_QUESTION_CHARS, Answer, Citation, year_label
+from .answer import MAX_QUESTION_CHARS, Answer, Citation, TableRow, year_label
 from .config import ConfigError
 from .live import LiveService, NotReadyError
-from .render import citation_line
+from .render import citation_line, table_cells, width
 
 log = logging.getLogger("govqa.telegram")
 
@@ -147,12 +147,41 @@ def _excerpt(c: Citation) -> Line:
     return Line([(c.excerpt[:a], ()), (c.excerpt[a:b], ("u",)), (c.excerpt[b:], ())], quote=True)
 
 
-def answer_lines(answer: Answer, asked: str) -> list[Line]:
-    """The lead in bold, how a follow-up was read, then numbered citations with their excerpts
-    (the answering clause underlined); refusals show the possibly related excerpts."""
+def _lines_units(lines: list[Line]) -> int:
+    """The visible size of lines sent in one message (a line break between each two)."""
+    return sum(_units(x.text) + 1 for x in lines) - 1 if lines else 0
+
+
+def table_lines(table: tuple[TableRow, ...], budget: int = MAX_CHARS) -> list[Line]:
+    """A comparison's rows as a compact list, • 钱塘区 2024年：146份 [1] (未提及 without a marker),
+    the units padded with ideographic spaces so that the years line up. At most `budget` visible
+    characters: the rows that do not fit give way to a line …（共N行）."""
+    cells = [table_cells(r) for r in table]
+    widest = max((width(unit) for unit, *_ in cells), default=0)
+    lines = []
+    for unit, year, value, cited in cells:
+        gap = widest - width(unit)
+        unit = unit + "\u3000" * (gap // 2) + " " * (gap % 2)
+        lines.append(Line([(f"• {unit} {year}：", ()), (value, () if cited else ("i",)),
+                           (f" {cited}" if cited else "", ())]))
+    if _lines_units(lines) <= budget:
+        return lines
+    more = Line([(f"…（共{len(lines)}行）", ("i",))])
+    kept: list[Line] = []
+    while len(kept) < len(lines) and _lines_units([*kept, lines[len(kept)], more]) <= budget:
+        kept.append(lines[len(kept)])
+    return [*kept, more]
+
+
+def answer_lines(answer: Answer, asked: str, limit: int = MAX_CHARS) -> list[Line]:
+    """The lead in bold, how a follow-up was read, a comparison's figures as a list (cut to fit in
+    the first message with the lead), then numbered citations with their excerpts (the answering
+    clause underlined); refusals show the possibly related excerpts."""
     lines = [Line([(answer.text, ("b",))])]
     if answer.question.strip() != asked.strip():
         lines.append(Line([(f"（按“{answer.question}”理解）", ("i",))]))
+    if answer.table:
+        lines += table_lines(answer.table, limit - _lines_units(lines) - 1)
     for heading, citations in (("出处：", answer.citations), ("可能相关：", answer.related)):
         if citations:
             lines += [Line(), Line([(heading, ("b",))])]
