@@ -797,7 +797,7 @@ class AnswerComposer:
         if not reports:
             return self._refuse(question, filters, searched, self._no_reports_reason(filters), related=False)
         field = next((f for f, pattern in _META_FIELDS if pattern.search(question)), "org")
-        lines, citations = [], []
+        lines, citations, table = [], [], []
         for report in reports:
             spans = {name: (a, b) for name, a, b in report.spans}
             date = f"，发布于{report.published}" if report.published else ""
@@ -811,6 +811,9 @@ class AnswerComposer:
             citations.append(Citation(n=len(citations) + 1, source=report.source, title=report.title, org=report.org,
                                       year=report.year, section="", excerpt=report.text[start:end], start=start, end=end,
                                       score=1.0, report_id=report.id))
+            shown = {"published": report.published or "未提及", "year": year_label(report.year)}.get(field, report.title)
+            table.append(TableRow(report.org, report.year, shown, citation=len(citations)))
         count = f"共{len(reports)}份：" if len(reports) > 1 else ""
         return Answer(question=question, text=count + "；".join(lines) + "。", found=True, citations=tuple(citations),
-                      searched=searched, why=f"answered from the reports' metadata ({field})")
+                      searched=searched, why=f"answered from the reports' metadata ({field})",
+                      table=tuple(table) if len(table) > 1 else ())

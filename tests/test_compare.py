@@ -219,3 +219,12 @@ def test_every_unit_of_a_kind(composer):
     assert ranked.found, ranked.text
     assert ranked.text.startswith("最多的是白河县司法局（79件）"), ranked.text
     assert [r.value for r in ranked.table] == ["79件", "52件"]
+
+
+def test_catalog_questions_list_the_reports_in_a_table(composer):
+    a = composer.answer("2022年的报告有几份？分别是哪些单位的？")
+    assert a.found and a.text.startswith("青石县司法局2022年的报告"), a.text
+    b = composer.answer("2023年的报告有几份？分别是哪些单位的？")
+    assert b.text.startswith("共5份"), b.text
+    assert sorted(r.unit for r in b.table) == ["白河县司法局", "红岭街道办事处", "红岭街道办事处", "绿川镇人民政府", "青石县司法局"]
+    assert [r.citation for r in b.table] == [1, 2, 3, 4, 5]
