@@ -25,7 +25,7 @@ import anyio
 import anyio.to_thread
 from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, field_validator
 from starlette.exceptions import HTTPException
@@ -37,6 +37,7 @@ from retriever.readers import SUPPORTED_SUFFIXES
 from retriever.store import report_dict
 
 from .answer import MAX_QUESTION_CHARS, MISSING, Answer
+from .facts import DEFAULT_LIMIT, MAX_LIMIT
 from .live import LiveService, NotReadyError
 from .render import chat_text
 from .service import index_settings
@@ -288,6 +289,35 @@ class SearchOut(BaseModel):
     hits: list[HitOut]
     generation: str
     took_ms: float
+
+
+class FactOut(BaseModel):
+    org: str = Field(description="the unit of the report")
+    year: int | None = Field(description=_YEAR_COVERED)
+    value: str = Field(description="the figure as written (约5万余人次)")
+    number: float = Field(description="the figure normalised (3.2万人次 -> 32000)")
+    high: float | None = Field(description="a range's upper end")
+    unit: str = Field(description="the measure word as written after the number (件, 万元, %)")
+    measure: str = Field(description="the measure word without 万/亿 (元, 人次)")
+    kind: str = Field(description="count, money, percent, ordinal, duration, size or ratio")
+    qualifiers: list[str] = Field(description="what makes it not a plain figure of the year (余, 约, 累计, 同比 …)")
+    predicate: str = Field(description="the verb of the clause (出具)")
+    object: str = Field(description="what is counted (法律意见书)")
+    clause: str = Field(description="the clause the figure is in, as the report writes it")
+    section: str
+    source: str
+    title: str
+    report_id: str
+    start: int = Field(description="offset of the figure in the report text")
+    end: int
+    score: float = Field(description="how much of the query the figure's sentence and clause say (0-1)")
+
+
+class FactsOut(BaseModel):
+    query: str
+    facts: list[FactOut]
+    searched: Searched
+    why: str = Field(description="why nothing was listed, when nothing was")
 
 
 class ReportOut(BaseModel):
@@ -558,6 +588,28 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
                  "text": h.passage.text, "start": h.passage.start, "end": h.passage.end} for i, h in enumerate(result.hits)]
         return {"query": q, "years": list(filters.years), "orgs": list(filters.orgs), "reports_searched": len(result.reports),
                 "hits": hits, "generation": s.generation, "took_ms": round((time.perf_counter() - t) * 1000, 2)}
+
+    @app.get("/v1/facts", response_model=FactsOut, tags=["answers"],
+             summary="The figures the reports give for a query (79件 出具 · 法律意见书), as JSON or CSV",
+             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                              "description": "with format=csv: the same facts as a CSV attachment (facts.csv)"}})
+    async def facts(who: Reader, q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS,
+                                                             description="what the figures count: 法律意见书, 2023年行政复议案件")],
+                    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+                    year: Annotated[list[Annotated[int, Query(ge=1949, le=2100)]], Query(description="repeatable")] = [],  # noqa: B006
+                    org: Annotated[list[Annotated[str, Query(max_length=100)]], Query(description="repeatable")] = [],  # noqa: B006
+                    format: Literal["json", "csv"] = "json"):
+        if not q.strip():
+            raise Problem(422, "q: the query is empty")
+        s = service()
+        try:
+            result = await off_loop(s.composer.facts.find, q, years=year, orgs=org, limit=limit)
+        except ValueError as exc:
+            raise Problem(422, str(exc)) from exc
+        if format == "csv":
+            return Response(result.to_csv(), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": 'attachment; filename="facts.csv"'})
+        return result.to_dict()
 
     @app.get("/v1/reports", response_model=ReportsOut, tags=["reports"], summary="The indexed reports")
     def reports(who: Reader) -> dict:

@@ -17,7 +17,8 @@ from retriever.store import IndexMismatchError, report_dict
 
 from .answer import year_label
 from .config import ConfigError, load_config
-from .render import answer_text
+from .facts import DEFAULT_LIMIT, MAX_LIMIT
+from .render import answer_text, facts_text
 from .service import build_embedder, index_settings, open_service
 
 
@@ -177,6 +178,33 @@ def ask_cmd(config, question, year, org, index_dir, as_json):
         _echo_json(answer.to_dict())
     else:
         click.echo(answer_text(answer))
+
+
+@main.command("facts")
+@click.argument("query")
+@click.option("--year", type=int, multiple=True, help="only reports covering this year (repeatable)")
+@click.option("--org", multiple=True, help="only this unit (name or short name; repeatable)")
+@click.option("--limit", default=DEFAULT_LIMIT, show_default=True, type=click.IntRange(1, MAX_LIMIT),
+              help="at most this many figures, best first")
+@click.option("--index", "index_dir", default=None)
+@click.option("--json", "as_json", is_flag=True, help="print {\"facts\": [...], ...} as JSON")
+@click.option("--csv", "as_csv", is_flag=True, help="print the facts as CSV (a header row), for spreadsheets")
+@with_config
+def facts_cmd(config, query, year, org, limit, index_dir, as_json, as_csv):
+    """The figures the reports give for QUERY (法律意见书, "2023年行政复议案件"): unit, year, figure,
+    what it counts (predicate · object) and the report it is in."""
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv are exclusive: choose one")
+    if not query.strip():
+        raise ValueError("the facts query is empty")
+    service = open_service(config, index_dir)
+    result = service.composer.facts.find(query, years=year, orgs=org, limit=limit)
+    if as_json:
+        _echo_json(result.to_dict())
+    elif as_csv:
+        click.echo(result.to_csv(), nl=False)
+    else:
+        click.echo(facts_text(result))
 
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .answer import MISSING, Answer, Citation, TableRow, year_label
+
+if TYPE_CHECKING:
+    from .facts import FactResult
 
 TABLE_HEADER = ("单位", "年份", "数字", "出处")
 
@@ -96,3 +100,24 @@ def chat_text(answer: Answer) -> str:
             for c in citations:
                 lines += [citation_line(c), f"> {marked(c)}"]
     return "\n".join(lines)
+
+
+# ---- facts ----------------------------------------------------------------------------------------
+FACTS_HEADER = ("单位", "年份", "数字", "说法", "出处")
+
+
+def fact_wording(predicate: str, object_: str) -> str:
+    """What a figure counts as the report words it: 出具 · 法律意见书 (either may be missing)."""
+    return " · ".join(w for w in (predicate, object_) if w) or "-"
+
+
+def facts_text(result: FactResult) -> str:
+    """`govqa facts`: one aligned line per figure (unit, year, figure, predicate · object, source),
+    then how many; or why nothing was listed."""
+    if not result.facts:
+        return result.why or "报告中没有找到相关的数字"
+    rows = [FACTS_HEADER]
+    for found in result.facts:
+        f, r = found.fact, found.report
+        rows.append((r.org or "单位不明", year_label(r.year), f.text, fact_wording(f.predicate, f.object), r.source))
+    return "\n".join([*aligned(rows), "", f"共 {len(result.facts)} 个数字"])
