@@ -26,14 +26,18 @@ from .compare import (
     neutral_question,
     rank_question,
     read_comparison,
+    shown,
     total,
 )
 from .facts import FactFinder, kind_asked, measure_agrees
 from .question import (
+    CLAUSE_SHARE,
     FACT_ASK,
+    MEASURE_MISMATCH,
     NUMERIC_ASK,
     QUOTED_NAME,
     RATE_ASK,
+    SENTENCE_SHARE,
     Ask,
     QuestionReader,
     coverage,
@@ -70,14 +74,9 @@ _TOPIC = re.compile(r"^\s*(?:[一二三四五六七八九十]+是|[（(][一二�
 _PART = re.compile(r"^\s*(?:其中|含|包括)")
 
 # ---- how the answering clause is scored (measured with govqa eval on dev and dev2) ----------------
-# The confidence of a clause: its sentence's coverage of the ask's terms (with the section and the
-# unit's names), and the clause's own coverage, which keeps the figure next to the words asked about
-SENTENCE_SHARE = 0.6
-CLAUSE_SHARE = 0.4
-# A clause whose figures have the measure word asked for (多少人次 -> 人次) gains this much; one
-# whose figures have none of the asked words loses MEASURE_MISMATCH (the neighbouring figure)
+# A clause whose figures have the measure word asked for (多少人次 -> 人次) gains this much (one
+# whose figures have none of them loses question.MEASURE_MISMATCH)
 MEASURE_AGREES = 0.05
-MEASURE_MISMATCH = 0.3
 # A clause that says a sibling of a word asked and not said (科级 for 处级, 来文 for 发文, 民事诉讼 for
 # 行政诉讼, 通过率 for 优秀率) gives another figure than the one asked: it loses this much
 CONTRAST = 0.6
@@ -129,10 +128,6 @@ def _in_order(years: tuple[int, ...], text: str) -> list[int]:
 
 def _row_name(row) -> str:
     return f"{row.unit}{year_label(row.year)}"
-
-
-def _show_abs(d) -> str:
-    return format(abs(d).normalize(), "f")
 
 
 def year_label(year: int | None) -> str:
@@ -251,7 +246,7 @@ class AnswerComposer:
         self.top_k = top_k
         self.min_confidence = min_confidence
         self.reader = QuestionReader(get_tokenizer(), searcher.index.idf, searcher.index.df)
-        self.facts = FactFinder(searcher, self.reader)
+        self.facts = FactFinder(searcher, self.reader, min_confidence)
 
     # ---- follow-ups ---------------------------------------------------------------------------
     def follow_up(self, previous: str, question: str) -> str:
@@ -477,12 +472,12 @@ class AnswerComposer:
                         best = (key, fact, c)
             if best:
                 break
-        if best is None:
+        if best is None:  # no figure of the kind asked (a fact: 哪个指标排第一): the answer's words
             c = answer.citations[0]
-            return TableRow(label if not sub.orgs else c.org, c.year, answer.text.split("：", 1)[-1].rstrip("。"), "", first + c.n)
+            return TableRow(label if sub.orgs else c.org, c.year, answer.text.split("：", 1)[-1].rstrip("。"), "", first + c.n)
         _, fact, c = best
         wording = " · ".join(w for w in (fact.predicate, fact.object) if w)
-        return TableRow(c.org if not sub.orgs else label, c.year, fact.text, fact.unit, first + c.n, wording, fact)
+        return TableRow(label if sub.orgs else c.org, c.year, fact.text, fact.unit, first + c.n, wording, fact)
 
     @staticmethod
     def _comparison_notes(rows: list[TableRow], comparison: Comparison, twins: bool) -> list[str]:
@@ -502,7 +497,7 @@ class AnswerComposer:
                 a, b = figures[0], figures[1]
                 d, arithmetic = difference(a, b)
                 more = "多" if d >= 0 else "少"
-                notes.append(f"{_row_name(a)}比{_row_name(b)}{more}{_show_abs(d)}{a.measure_base}（{arithmetic}）。")
+                notes.append(f"{_row_name(a)}比{_row_name(b)}{more}{shown(abs(d))}{a.measure_base}（{arithmetic}）。")
             else:
                 _, arithmetic = total(figures)
                 notes.append(f"合计：{arithmetic}。")
@@ -811,8 +806,8 @@ class AnswerComposer:
             citations.append(Citation(n=len(citations) + 1, source=report.source, title=report.title, org=report.org,
                                       year=report.year, section="", excerpt=report.text[start:end], start=start, end=end,
                                       score=1.0, report_id=report.id))
-            shown = {"published": report.published or "未提及", "year": year_label(report.year)}.get(field, report.title)
-            table.append(TableRow(report.org, report.year, shown, citation=len(citations)))
+            value = {"published": report.published or MISSING, "year": year_label(report.year)}.get(field, report.title)
+            table.append(TableRow(report.org, report.year, value, citation=len(citations)))
         count = f"共{len(reports)}份：" if len(reports) > 1 else ""
         return Answer(question=question, text=count + "；".join(lines) + "。", found=True, citations=tuple(citations),
                       searched=searched, why=f"answered from the reports' metadata ({field})",

@@ -93,7 +93,8 @@ def comparable(rows) -> str:
     return ""
 
 
-def _show(value: Decimal) -> str:
+def shown(value: Decimal) -> str:
+    """A computed value as a figure is written: 26, 64.82 (no trailing zeros, no exponent)."""
     text = format(value.normalize(), "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
 
@@ -104,14 +105,14 @@ def difference(first, second) -> tuple[Decimal, str]:
     must be the value the row carries."""
     a, b = _checked(first), _checked(second)
     d = a - b
-    return d, f"{first.value} − {second.value} = {_show(d)}{first.measure_base}"
+    return d, f"{first.value} − {second.value} = {shown(d)}{first.measure_base}"
 
 
 def total(rows) -> tuple[Decimal, str]:
     """The sum of the figures and its arithmetic: (4件, 3件) -> (7, "4件 + 3件 = 7件")."""
     values = [_checked(r) for r in rows]
     s = sum(values, Decimal(0))
-    return s, f"{' + '.join(r.value for r in rows)} = {_show(s)}{rows[0].measure_base}"
+    return s, f"{' + '.join(r.value for r in rows)} = {shown(s)}{rows[0].measure_base}"
 
 
 def _checked(row) -> Decimal:

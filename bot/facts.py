@@ -15,16 +15,8 @@ from retriever.facts import Fact
 from retriever.search import HybridSearcher, lexical_scores
 from retriever.types import Filters, Report
 
-from .question import Ask, QuestionReader, coverage, normalise
+from .question import CLAUSE_SHARE, MEASURE_MISMATCH, SENTENCE_SHARE, Ask, QuestionReader, coverage, normalise
 
-# A fact is listed when this share of the query's words (IDF-weighted, sentence 0.6 and clause 0.4
-# as answers weigh them) is said around it: below it the figure is about something else
-MIN_FACT_SCORE = 0.5
-SENTENCE_SHARE = 0.6
-CLAUSE_SHARE = 0.4
-# A figure whose measure word is not the one asked (多少份 asked, 79件 said) loses this much, as an
-# answer's clause does (answer.MEASURE_MISMATCH)
-MEASURE_MISMATCH = 0.3
 # Passages read for facts: the best by BM25 over the query's words, this many for each fact asked
 ROWS_PER_FACT = 3
 DEFAULT_LIMIT = 100
@@ -73,9 +65,12 @@ class FactResult:
 
 
 class FactFinder:
-    def __init__(self, searcher: HybridSearcher, reader: QuestionReader):
+    def __init__(self, searcher: HybridSearcher, reader: QuestionReader, min_score: float):
+        """`min_score`: a fact is listed when its sentence and clause say this much of the query's
+        words (weighed as an answer's clause is; the answers' min_confidence)."""
         self.searcher = searcher
         self.reader = reader
+        self.min_score = min_score
 
     def find(self, query: str, years=(), orgs=(), limit: int = DEFAULT_LIMIT, filters: Filters | None = None) -> FactResult:
         """The facts that `query` names ("法律意见书", "2023年出具了多少份法律意见书"), of the units and
@@ -117,7 +112,7 @@ class FactFinder:
             score = SENTENCE_SHARE * coverage(ask.terms, context) + CLAUSE_SHARE * coverage(ask.terms, normalise(fact.clause))
             if not measure_agrees(ask, fact):
                 score -= MEASURE_MISMATCH
-            if score >= MIN_FACT_SCORE:
+            if score >= self.min_score:
                 found.append(FoundFact(fact, report, sections[fact.row], score))
         found.sort(key=lambda f: (-f.score, f.report.org, f.report.year or 0, f.fact.start))
         return FactResult(query, found[:limit], searched, "" if found else "报告中没有找到相关的数字")
