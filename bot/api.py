@@ -345,6 +345,8 @@ class FileOut(BaseModel):
     year: int | None
     passages: int
     error: str
+    warnings: list[str] = Field(default_factory=list,
+                                description="e.g. another indexed report of the same unit and year (answers show both)")
 
 
 class IngestOut(BaseModel):
@@ -624,7 +626,8 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
 
     def _ingest_out(result, shown: dict[str, str]) -> dict:
         files = [{"file": shown.get(f.path, Path(f.path).name), "status": f.status, "report_id": f.report_id,
-                  "org": f.org, "year": f.year, "passages": f.passages, "error": f.error} for f in result.files]
+                  "org": f.org, "year": f.year, "passages": f.passages, "error": f.error,
+                  "warnings": list(f.warnings)} for f in result.files]
         return {"generation": result.generation, "reports": result.reports, "passages": result.passages,
                 "files": files, "seconds": round(result.seconds, 3)}
 

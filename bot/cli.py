@@ -66,6 +66,8 @@ def print_ingest(result: IngestResult) -> None:
             click.echo(f"  {f.status:<10} {Path(f.path).name}: {f.org or '单位不明'} · {year_label(f.year)} · {f.passages} passages{detail}")
             if f.review and f.status != "removed":
                 click.echo(f"             {_needs_review(f.review)}")
+            for warning in f.warnings:
+                click.echo(f"             warning: {warning}")
     click.echo(f"index {result.generation}: {result.reports} reports, {result.passages} passages "
                f"({result.embedded} embedded now), {result.seconds:.1f}s; {len(result.failed)} failed; "
                f"{len(_review_files(result))} need review")
@@ -107,7 +109,7 @@ def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json, watch
         _echo_json({"generation": result.generation, "reports": result.reports, "passages": result.passages,
                     "embedded": result.embedded, "seconds": round(result.seconds, 3),
                     "failed": len(result.failed), "need_review": len(_review_files(result)),
-                    "files": [vars(f) | {"review": list(f.review)} for f in result.files]})
+                    "files": [vars(f) | {"review": list(f.review), "warnings": list(f.warnings)} for f in result.files]})
     else:
         print_ingest(result)
     sys.exit(1 if result.failed else 0)
