@@ -433,7 +433,7 @@ class AnswerComposer:
             if a.found:
                 row = self._row(part, sub, a, first, label)
                 rows.append(row)
-                lines.append(a.text if not twins else f"{label}：{a.text}")
+                lines.append(a.text if not twins else f"[{self.catalog.by_id[sub.report_ids[0]].source}] {a.text}")
             else:
                 years = sub.years or filters.years
                 rows += [TableRow(label, y, MISSING) for y in (years or (None,))]
@@ -448,11 +448,11 @@ class AnswerComposer:
                       searched=searched, why="answered unit by unit", table=tuple(rows))
 
     def _part_label(self, sub: Filters, twins: bool) -> str:
-        """How a part's unit is named in its row: the unit as asked; a report's title and file when
-        two reports of one unit and year are compared."""
+        """How a part's unit is named in its row: the unit as asked; with its report's file when two
+        reports of one unit and year are compared."""
         if twins:
             report = self.catalog.by_id[sub.report_ids[0]]
-            return f"《{report.title}》（{report.source}）"
+            return f"{report.org}（{report.source}）"
         return sub.orgs[0] if sub.orgs else "".join(f"{y}年" for y in sub.years)
 
     def _row(self, part: str, sub: Filters, answer: Answer, first: int, label: str) -> TableRow:
