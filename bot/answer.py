@@ -476,8 +476,7 @@ class AnswerComposer:
             c = answer.citations[0]
             return TableRow(label if sub.orgs else c.org, c.year, answer.text.split("：", 1)[-1].rstrip("。"), "", first + c.n)
         _, fact, c = best
-        wording = " · ".join(w for w in (fact.predicate, fact.object) if w)
-        return TableRow(label if sub.orgs else c.org, c.year, fact.text, fact.unit, first + c.n, wording, fact)
+        return TableRow(label if sub.orgs else c.org, c.year, fact.text, fact.unit, first + c.n, fact.wording, fact)
 
     @staticmethod
     def _comparison_notes(rows: list[TableRow], comparison: Comparison, twins: bool) -> list[str]:

@@ -9,7 +9,6 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from retriever.facts import SCOPE_QUALIFIERS
 from retriever.numbers import find_quantities, same_measure
 
 # "哪个单位…最多", "谁最高", "排名前三", "从高到低排": a ranking. Its direction is the superlative's.
@@ -82,9 +81,9 @@ def comparable(rows) -> str:
         return f"计量单位不同（{'、'.join(r.value for r in rows)}）"
     if any(r.fact.kind == "ordinal" for r in rows):
         return f"名次不是数量（{'、'.join(r.value for r in rows)}）"
-    scopes = {frozenset(r.qualifiers) & SCOPE_QUALIFIERS for r in rows}
-    if len(scopes) > 1:
-        return f"统计口径不同（{'、'.join(r.value + ('（' + '、'.join(sorted(set(r.qualifiers) & SCOPE_QUALIFIERS)) + '）' if set(r.qualifiers) & SCOPE_QUALIFIERS else '') for r in rows)}）"
+    if len({r.fact.scope for r in rows}) > 1:
+        said = [r.value + (f"（{'、'.join(sorted(r.fact.scope))}）" if r.fact.scope else "") for r in rows]
+        return f"统计口径不同（{'、'.join(said)}）"
     approx = [r.value for r in rows if r.approximate]
     if approx:
         return f"有约数（{'、'.join(approx)}），不能精确比较"

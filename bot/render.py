@@ -106,11 +106,6 @@ def chat_text(answer: Answer) -> str:
 FACTS_HEADER = ("单位", "年份", "数字", "说法", "出处")
 
 
-def fact_wording(predicate: str, object_: str) -> str:
-    """What a figure counts as the report words it: 出具 · 法律意见书 (either may be missing)."""
-    return " · ".join(w for w in (predicate, object_) if w) or "-"
-
-
 def facts_text(result: FactResult) -> str:
     """`govqa facts`: one aligned line per figure (unit, year, figure, predicate · object, source),
     then how many; or why nothing was listed."""
@@ -119,5 +114,5 @@ def facts_text(result: FactResult) -> str:
     rows = [FACTS_HEADER]
     for found in result.facts:
         f, r = found.fact, found.report
-        rows.append((r.org or "单位不明", year_label(r.year), f.text, fact_wording(f.predicate, f.object), r.source))
+        rows.append((r.org or "单位不明", year_label(r.year), f.text, f.wording or "-", r.source))
     return "\n".join([*aligned(rows), "", f"共 {len(result.facts)} 个数字"])

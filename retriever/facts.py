@@ -60,6 +60,11 @@ class Fact:
         return any(q not in SCOPE_QUALIFIERS and q not in ("共计", "合计", "总计", "共") for q in self.qualifiers)
 
     @property
+    def wording(self) -> str:
+        """What the figure counts as the report words it: 出具 · 法律意见书 (either may be missing)."""
+        return " · ".join(w for w in (self.predicate, self.object) if w)
+
+    @property
     def scope(self) -> frozenset[str]:
         return frozenset(self.qualifiers) & SCOPE_QUALIFIERS
 
