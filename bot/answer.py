@@ -422,7 +422,8 @@ class AnswerComposer:
         another part's). A change or total is computed over the cited figures when they are
         comparable; reports of one unit and year that disagree are said to."""
         answers = [self._answer_one(part, sub, top_k) for part, sub in parts]
-        found = all(a.found for a in answers)
+        # reports of one unit and year answer one question: a figure one of them gives answers it
+        found = any(a.found for a in answers) if twins else all(a.found for a in answers)
         citations, related, rows, lines = [], [], [], []
         for (part, sub), a in zip(parts, answers, strict=True):
             first = len(citations)

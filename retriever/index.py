@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -487,8 +487,7 @@ class Index:
         """The facts (figures, facts.py) of these rows' passages, with the rows numbered as here."""
         out = []
         for seg, local, _ in self._split(np.unique(np.asarray(rows, dtype=np.int64))):
-            offset = int(self.offsets[self.segments.index(seg)])
-            out += [replace(f, row=f.row + offset) for f in read_facts(seg.con(), local.tolist())]
+            out += read_facts(seg.con(), local.tolist(), offset=int(self.offsets[self.segments.index(seg)]))
         return out
 
     def all_passages(self) -> list[Passage]:

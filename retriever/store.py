@@ -106,11 +106,12 @@ def _fact_row(fact: Fact) -> tuple:
     return tuple(values)
 
 
-def read_facts(con: sqlite3.Connection, rows: list[int]) -> list[Fact]:
-    """The facts of these passage rows (this store's rows), by row and position in the text."""
+def read_facts(con: sqlite3.Connection, rows: list[int], offset: int = 0) -> list[Fact]:
+    """The facts of these passage rows (this store's rows), by row and position in the text, their
+    rows numbered from `offset` (the segment's first row in a generation)."""
     found = select_in(con, f"SELECT {_FACT_COLUMNS} FROM facts WHERE row IN", sorted(set(rows)))
     q = _QUALIFIERS_AT
-    facts = [Fact(*r[:q], tuple(r[q].split(WORD_SEP)) if r[q] else (), *r[q + 1 :]) for r in found]
+    facts = [Fact(r[0], r[1] + offset, *r[2:q], tuple(r[q].split(WORD_SEP)) if r[q] else (), *r[q + 1 :]) for r in found]
     return sorted(facts, key=lambda f: (f.row, f.start))
 
 

@@ -228,3 +228,17 @@ def test_catalog_questions_list_the_reports_in_a_table(composer):
     assert b.text.startswith("共5份"), b.text
     assert sorted(r.unit for r in b.table) == ["白河县司法局", "红岭街道办事处", "红岭街道办事处", "绿川镇人民政府", "青石县司法局"]
     assert [r.citation for r in b.table] == [1, 2, 3, 4, 5]
+
+
+def test_a_figure_one_of_two_reports_of_a_unit_and_year_gives_answers(tmp_path, use_embedder, config):
+    from bot.service import open_service
+    from retriever.ingest import ingest
+
+    other = dict(REPORTS["hongling_2023_final.txt"], legal="全年组织法治讲座12场。")
+    folder = write_reports(tmp_path / "r", {"draft.txt": REPORTS["hongling_2023_draft.txt"], "final.txt": other})
+    ingest(tmp_path / "index", [folder], use_embedder)
+    composer = open_service(config, tmp_path / "index", embedder=use_embedder).composer
+    a = composer.answer("红岭街道2023年办理了多少件行政复议案件？")
+    assert a.found and "106件" in a.text, a.text
+    assert ("红岭街道办事处（final.txt）", 2023, MISSING) in rows(a)
+    assert "不一致" not in a.text
