@@ -18,7 +18,7 @@ from .types import Passage
 # Words of a figure's own text or its clause that qualify it: an approximate figure (40余次, 约5万人),
 # a total over years (累计), a change against last year (同比). Figures with different qualifiers are
 # not ranked or added as equals.
-APPROX_MARKS = ("余", "多", "约", "近", "逾", "超过", "超", "以上", "左右", "以下", "以内", "大约", "将近", "接近")
+APPROX_MARKS = ("余", "多", "约", "近", "逾", "超过", "超", "以上", "左右", "以下", "以内", "大约", "将近", "接近", "不少于", "不低于")
 CLAUSE_QUALIFIERS = ("累计", "同比", "环比", "共计", "合计", "总计", "共")
 # Qualifiers that change what a figure is (not only how exact it is): a cumulative or a change
 SCOPE_QUALIFIERS = frozenset({"累计", "同比", "环比"})

@@ -67,10 +67,10 @@ _MEASURE_ALT = "|".join(re.escape(m) for m in _BASE_MEASURES)
 # first characters of the measure words: the alternation is tried only where one can start (2x faster)
 _MEASURE_FIRST = re.escape("".join(sorted({m[0] for m in _BASE_MEASURES})))
 # One figure. Matches: 79件, 40余条, 约5万余人次, 1,234件, 3-5个, 三至五年, 1.5亿元,
-# 一点五亿元, 5000余万元, 95.6%, 百分之九十五点六, 第四, 第27位, 100人左右, 90%以上, 超471万
+# 一点五亿元, 5000余万元, 95.6%, 百分之九十五点六, 第四, 第27位, 100人左右, 90%以上, 超471万, 不少于2次
 QUANTITY = re.compile(
-    rf"(?=[超大将接约近逾第\d{CN_NUMERAL}])"  # a first character to start at: scanning is 4x faster with it
-    rf"(?P<pre>超过|大约|将近|接近|约|近|逾|超)?"
+    rf"(?=[超大将接约近逾第不\d{CN_NUMERAL}])"  # a first character to start at: scanning is 4x faster with it
+    rf"(?P<pre>超过|大约|将近|接近|不少于|不低于|约|近|逾|超)?"
     rf"(?P<pct>百分之)?(?P<ord>第)?"
     rf"(?P<a>{_NUM})(?P<ascale>百万|千万|万亿|万|亿)?"
     rf"(?:\s*(?P<dash>[-~—–－～〜]|至|到)\s*(?P<b>{_NUM}))?"
@@ -85,7 +85,7 @@ _RATIO_CONTEXT = 8  # characters either side of a 1:3 searched for 比 (比例�
 # (the 百 of 百分点, 百分比 is a word, not 100)
 _VALUE = re.compile(rf"(?=[\d{CN_NUMERAL}])(?:百分之)?(?!百分)(?P<a>{_ARABIC}|{_CN})(?:[余多]?(?P<scale>百万|千万|万亿|万|亿))?")
 _PLAIN = re.compile(r"\d+(?:\.\d+)?")  # 1234, 3.5: what Decimal() is given
-_APPROX_BEFORE = {"超过", "大约", "将近", "接近", "约", "近", "逾", "超"}
+_APPROX_BEFORE = {"超过", "大约", "将近", "接近", "不少于", "不低于", "约", "近", "逾", "超"}
 
 # Clause delimiters: the ， in 全年共计1,234件，其中… (not the , of 1,234: see split_clauses)
 _CLAUSE_DELIM = re.compile(r"[，,。！？!?；;：:\n]")

@@ -239,3 +239,11 @@ def test_asked_kind_matches_the_quantity_kind():
         kind, words = asked_measure(question)
         (q,) = find_quantities(phrase)
         assert q.kind == kind and (not words or q.unit in words or q.measure in words), (question, phrase)
+
+
+def test_lower_bounds_are_approximate_figures():
+    (q,) = find_quantities("全年研究部署法治建设工作不少于2次")
+    assert (q.text, q.value, q.approx) == ("不少于2次", 2.0, True)
+    (r,) = find_quantities("群众满意率不低于90%")
+    assert (r.text, r.approx) == ("不低于90%", True)
+    assert [x.text for x in find_quantities("不断推进3项改革")] == ["3项"]
