@@ -3,6 +3,11 @@ sends a fixed number of POST /v1/answer requests at each concurrency, prints p50
 requests/s, and stops the server. Loopback only, bounded by the request count and a deadline.
 
     python bench/load.py [--reports ../shared/reports] [--requests 400] [--concurrency 1 16 64] [--json OUT]
+                         [--reload-mid REPORT]
+
+With --reload-mid, halfway through each level REPORT is ingested into the served index and the
+server told to reload (POST /v1/index/reload): the errors column then counts any request the
+switch broke.
 """
 
 import argparse
@@ -76,16 +81,19 @@ class RawClient:
 
 
 async def run_level(url: str, concurrency: int, total: int, deadline: float, questions: list[str],
-                    client: str = "raw") -> dict:
+                    client: str = "raw", midway=None) -> dict:
     latencies: list[float] = []
     errors = 0
     queue = iter(range(total))
+    switched = None
 
     async def worker(post):
-        nonlocal errors
+        nonlocal errors, switched
         for i in queue:
             if time.monotonic() > deadline:
                 return
+            if midway is not None and i == total // 2:  # a new generation while the others keep asking
+                switched = asyncio.ensure_future(asyncio.to_thread(midway))
             t = time.perf_counter()
             status = await post("/v1/answer", {"question": questions[i % len(questions)]})
             latencies.append(time.perf_counter() - t)
@@ -110,6 +118,8 @@ async def run_level(url: str, concurrency: int, total: int, deadline: float, que
         started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker(post) for post in posts))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if switched is not None:
+            await switched
     ms = np.array(latencies) * 1000
     return {"concurrency": concurrency, "client": client, "requests": len(latencies), "errors": errors,
             "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
@@ -119,8 +129,9 @@ async def run_level(url: str, concurrency: int, total: int, deadline: float, que
 
 
 def load_server(index: Path, questions: list[str], concurrency: list[int], requests: int, seconds: float,
-                workers: int = 1, client: str = "raw") -> list[dict]:
-    """Start `govqa serve` on loopback over `index`, run each concurrency level, stop the server."""
+                workers: int = 1, client: str = "raw", reload_mid: str | None = None) -> list[dict]:
+    """Start `govqa serve` on loopback over `index`, run each concurrency level, stop the server.
+    `reload_mid`: a report ingested halfway through each level, and the server reloaded."""
     env = {**os.environ, "GOVQA_INDEX__DIR": str(index), "GOVQA_API__RATE_PER_SECOND": "0"}
     env.pop("GOVQA_API_KEYS", None)
     env.pop("GOVQA_ADMIN_KEYS", None)
@@ -140,7 +151,13 @@ def load_server(index: Path, questions: list[str], concurrency: list[int], reque
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("the server did not become ready")
             time.sleep(0.2)
-        return [asyncio.run(run_level(url, c, requests, time.monotonic() + seconds, questions, client)) for c in concurrency]
+        def midway():
+            subprocess.run(govqa() + ["ingest", reload_mid], env=env, check=True, capture_output=True, cwd=REPO)
+            httpx.post(url + "/v1/index/reload", timeout=60).raise_for_status()
+
+        return [asyncio.run(run_level(url, c, requests, time.monotonic() + seconds, questions, client,
+                                      midway if reload_mid else None))
+                for c in concurrency]
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -163,12 +180,14 @@ def main() -> None:
     ap.add_argument("--client", choices=["raw", "httpx"], default="raw",
                     help="raw: a minimal keep-alive client (little CPU); httpx: the usual Python client")
     ap.add_argument("--json", dest="json_out", default=None)
+    ap.add_argument("--reload-mid", default=None, help="a report to ingest halfway through each level, then reload")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
         env = {**os.environ, "GOVQA_INDEX__DIR": str(index)}
         subprocess.run(govqa() + ["ingest", args.reports], env=env, check=True, capture_output=True, cwd=REPO)
-        rows = load_server(index, QUESTIONS, args.concurrency, args.requests, args.seconds, args.workers, args.client)
+        rows = load_server(index, QUESTIONS, args.concurrency, args.requests, args.seconds, args.workers, args.client,
+                           args.reload_mid)
     print(f"POST /v1/answer, {len(QUESTIONS)} questions in turn, {os.cpu_count()} cores, {args.workers} server process(es), "
           f"{args.client} client")
     print_rows(rows)
