@@ -115,12 +115,24 @@ def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json, watch
     sys.exit(1 if result.failed else 0)
 
 
-@main.command("reports")
-@click.option("--index", "index_dir", default=None)
-@click.option("--json", "as_json", is_flag=True)
+REPORTS_EXAMPLES = """\b
+Examples:
+  govqa reports                       # id, year, unit, passages, date, file of each report
+  govqa reports --index ./index-2023  # the reports of another index
+  govqa reports --json | jq '.[] | select(.review != [])'   # the reports that need review
+"""
+
+
+@main.command("reports", epilog=REPORTS_EXAMPLES)
+@click.option("--index", "index_dir", default=None, metavar="DIR",
+              help="index directory to list (default: index.dir from config), e.g. --index ./index")
+@click.option("--json", "as_json", is_flag=True,
+              help="print a JSON list, one object per report (id, source, title, org, aliases, year, published, "
+                   "review, passages)")
 @with_config
 def reports_cmd(config, index_dir, as_json):
-    """List the indexed reports."""
+    """List the indexed reports: id, year covered, unit (with short names), passages, publication
+    date and source file; reports whose unit or year had to be guessed are marked for review."""
     service = open_service(config, index_dir)
     counts = service.index.passage_counts()
     rows = [report_dict(r) | {"passages": int(counts[i])} for i, r in enumerate(service.index.reports)]
@@ -165,15 +177,31 @@ def search_cmd(config, question, k, year, org, mode, index_dir, as_json):
         click.echo(f"   {r['text']}")
 
 
-@main.command("ask")
+ASK_EXAMPLES = """\b
+Examples:
+  govqa ask "重点区域署2023年出具了多少份法律意见书？"
+  govqa ask "出具了多少份法律意见书？" --org 重点区域署 --year 2023
+  govqa ask "党政办2023年召开了多少次区党工委会议？" --json   # answer, citations, searched: JSON
+  govqa ask "国资委2023年开展了多少次法治培训？" --index ./index
+"""
+
+
+@main.command("ask", epilog=ASK_EXAMPLES)
 @click.argument("question")
-@click.option("--year", type=int, multiple=True)
-@click.option("--org", multiple=True)
-@click.option("--index", "index_dir", default=None)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--year", type=int, multiple=True, metavar="YEAR",
+              help="only reports covering this year, as if the question named it (repeatable: --year 2022 --year 2023)")
+@click.option("--org", multiple=True, metavar="UNIT",
+              help="only this unit, full or short name as `govqa reports` lists them (repeatable: --org 国资委)")
+@click.option("--index", "index_dir", default=None, metavar="DIR",
+              help="index directory to answer from (default: index.dir from config)")
+@click.option("--json", "as_json", is_flag=True,
+              help="print the answer as JSON: answer, found, citations (source, unit, year, section, excerpt, "
+                   "offsets), related excerpts, table and what was searched")
 @with_config
 def ask_cmd(config, question, year, org, index_dir, as_json):
-    """Answer a question with the report sentence it comes from."""
+    """Answer QUESTION with the report sentence it comes from, cited as unit · year · section.
+    When no report of the asked unit and year says it, the answer says so (未找到) and shows
+    the related excerpts instead of guessing."""
     service = open_service(config, index_dir)
     answer = service.composer.answer(question, years=year, orgs=org)
     if as_json:

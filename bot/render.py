@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from .answer import MISSING, Answer, Citation, TableRow, year_label
@@ -21,9 +23,36 @@ def marked(c: Citation, left: str = "【", right: str = "】") -> str:
     return c.excerpt[:a] + left + c.excerpt[a:b] + right + c.excerpt[b:]
 
 
+# A source worth showing beside unit, year and section: a web address, or a file name a person
+# gave. A file name is machine-made, and left out, when a part of it (between _ - . and spaces) is
+# a hash or an id (8+ hexadecimal characters with a digit: 000_664a3152b5d6de2d.txt) or when it has
+# no word in it (no Chinese character, no run of three letters: 0001.txt, 20240301.pdf).
+_URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
+_HASH_PART = re.compile(r"^(?=[^0-9]*[0-9])[0-9a-f]{8,}$", re.IGNORECASE)
+_WORD = re.compile(r"[\u4e00-\u9fff]|[A-Za-z]{3}")
+
+
+def meaningful_source(source: str) -> bool:
+    """Whether a report's source says something to a reader (see _URL, _HASH_PART, _WORD)."""
+    source = (source or "").strip()
+    if _URL.match(source):
+        return True
+    stem = PurePosixPath(source.replace("\\", "/")).name
+    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+    parts = [p for p in re.split(r"[_\-.\s]+", stem) if p]
+    return bool(parts) and not any(_HASH_PART.match(p) for p in parts) and bool(_WORD.search(stem))
+
+
 def citation_line(c: Citation) -> str:
-    section = f" · {c.section}" if c.section else ""
-    return f"[{c.n}] {c.org} {year_label(c.year)} · {c.title} · {c.source}{section}"
+    """[n] unit · year · section, then the source where it is a web address or a file name a
+    person gave (never a hash-like file name). A report whose unit is not known is named by its
+    title."""
+    parts = [c.org or c.title or "单位不明", year_label(c.year)]
+    if c.section:
+        parts.append(c.section)
+    if meaningful_source(c.source):
+        parts.append(c.source.strip())
+    return f"[{c.n}] " + " · ".join(parts)
 
 
 # ---- tables ---------------------------------------------------------------------------------------

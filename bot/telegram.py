@@ -2,9 +2,14 @@
 
 Triggers: /ask (also /ask@botname), a reply to one of the bot's answers (read as a follow-up of
 the question it answered), "@botname question" where the bot receives it, any text in a private
-chat; /start, /help and /reports. Answers are the composer's, as the CLI and the API give them,
-written in Telegram HTML with every piece of report text escaped, split under the 4096-character
-limit at line breaks and never inside a tag."""
+chat; /start, /help, /reports and /more. Answers are the composer's, as the CLI and the API give
+them, written in Telegram HTML with every piece of report text escaped, split under the
+4096-character limit at line breaks and never inside a tag.
+
+In groups a "not found" reply is short: what was searched and at most one related excerpt; /more
+(sent as a reply to it, or on its own for the chat's latest one) shows the other related excerpts.
+The example questions of /help are made from the index served and kept only when the index answers
+them: computed when the bot starts and again whenever a new index generation is served."""
 
 from __future__ import annotations
 
@@ -48,6 +53,10 @@ WEBHOOK_PATH = "/telegram/webhook"
 MAX_CHARS = MessageLimit.MAX_TEXT_LENGTH  # 4096, counted by Telegram in UTF-16 units of visible text
 REMEMBERED = 5000  # answers whose question a reply can follow up
 MAX_REPORTS_LISTED = 40
+GROUP_RELATED = 1  # related excerpts a "not found" reply shows in a group; /more shows the rest
+HELP_EXAMPLES = 2  # example questions /help shows, from reports of different units
+EXAMPLE_REPORTS_TRIED = 20  # reports an example question is looked for in (newest first)
+EXAMPLES_POLL_SECONDS = 2.0  # how often the bot checks whether a new index generation is served
 
 
 # ---- Telegram HTML, split without cutting tags ------------------------------------------------
@@ -173,20 +182,31 @@ def table_lines(table: tuple[TableRow, ...], budget: int = MAX_CHARS) -> list[Li
     return [*kept, more]
 
 
-def answer_lines(answer: Answer, asked: str, limit: int = MAX_CHARS) -> list[Line]:
+def citation_lines(citations: tuple[Citation, ...] | list[Citation]) -> list[Line]:
+    """Each citation's line ([n] unit · year · section) in italics, then its excerpt quoted."""
+    lines = []
+    for c in citations:
+        lines += [Line([(citation_line(c), ("i",))]), _excerpt(c)]
+    return lines
+
+
+def answer_lines(answer: Answer, asked: str, limit: int = MAX_CHARS, max_related: int | None = None) -> list[Line]:
     """The lead in bold, how a follow-up was read, a comparison's figures as a list (cut to fit in
     the first message with the lead), then numbered citations with their excerpts (the answering
-    clause underlined); refusals show the possibly related excerpts."""
+    clause underlined); refusals show the possibly related excerpts, at most `max_related` of them
+    (None: all) and a line saying how many more /more shows."""
     lines = [Line([(answer.text, ("b",))])]
     if answer.question.strip() != asked.strip():
         lines.append(Line([(f"（按“{answer.question}”理解）", ("i",))]))
     if answer.table:
         lines += table_lines(answer.table, limit - _lines_units(lines) - 1)
-    for heading, citations in (("出处：", answer.citations), ("可能相关：", answer.related)):
+    related = answer.related if max_related is None else answer.related[:max_related]
+    for heading, citations in (("出处：", answer.citations), ("可能相关：", related)):
         if citations:
-            lines += [Line(), Line([(heading, ("b",))])]
-            for c in citations:
-                lines += [Line([(citation_line(c), ("i",))]), _excerpt(c)]
+            lines += [Line(), Line([(heading, ("b",))]), *citation_lines(citations)]
+    hidden = len(answer.related) - len(related)
+    if hidden:
+        lines += [Line(), Line([(f"另有{hidden}条可能相关的摘录：回复本消息发送 /more 查看。", ("i",))])]
     return lines
 
 
@@ -255,15 +275,42 @@ def webhook_secret(environ=os.environ) -> str:
 HELP = """<b>govqa：法治政府建设年度报告问答</b>
 问一个关于报告的问题，我会给出报告原文中的答案和出处（单位、年份、原文摘录）。报告里没有写的，我会说没有找到，而不会猜。
 
-在群里：<code>/ask@{username} 问题</code>，或回复我的回答继续追问（例如“那{other_year}年呢？”）。私聊时直接发问题即可。
-
-例如：
-<code>/ask {example1}</code>
-<code>/ask {example2}</code>
-
+在群里：<code>/ask@{username} 问题</code>，或回复我的回答继续追问{follow_example}。私聊时直接发问题即可。
+{examples}
 /reports 列出已收录的报告（可加关键词筛选，如 <code>/reports 2023</code>）
+/more 回复我的“未找到”回答，查看其余可能相关的摘录
 
 <i>本会话的 chat id：{chat_id}（管理员配置 telegram.allowed_chats 时使用）</i>"""
+
+
+@dataclass(frozen=True)
+class Examples:
+    """The /help example questions for one index generation: each made from a report's figure by
+    AnswerComposer.example_question and kept only when that generation's answer gives the figure
+    back. `year`: the first example's year (its follow-up example asks about the year before)."""
+
+    generation: str | None
+    questions: tuple[str, ...] = ()
+    year: int | None = None
+
+
+def find_examples(service, limit: int = HELP_EXAMPLES, tried: int = EXAMPLE_REPORTS_TRIED) -> Examples:
+    """Up to `limit` example questions the service's index answers, from reports of different
+    units, newest year first; at most `tried` reports are tried."""
+    composer = service.composer
+    reports = sorted((r for r in service.index.reports if r.year), key=lambda r: (-r.year, r.org, r.source))
+    questions, year, units = [], None, set()
+    for r in reports[:tried]:
+        if len(questions) >= limit:
+            break
+        if r.org in units:
+            continue
+        question = composer.example_question(r)
+        if question:
+            questions.append(question)
+            units.add(r.org)
+            year = year or r.year
+    return Examples(service.generation, tuple(questions), year)
 
 
 class GovqaBot:
@@ -272,6 +319,13 @@ class GovqaBot:
         self.allowed = allowed_chats(config)
         self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="govqa-tg")
         self.asked: OrderedDict[tuple[int, int], str] = OrderedDict()  # (chat, bot message) -> question read
+        # (chat, bot message) of a shortened "not found" reply -> the related excerpts it left out;
+        # chat -> its latest such reply, for a /more that replies to nothing
+        self.more: OrderedDict[tuple[int, int], tuple[Citation, ...]] = OrderedDict()
+        self.latest_more: dict[int, tuple[int, int]] = {}
+        self._examples = Examples(None)
+        self._examples_lock: asyncio.Lock | None = None
+        self._follow: asyncio.Task | None = None
 
     # -- wiring
     def install(self, app: Application) -> None:
@@ -279,6 +333,7 @@ class GovqaBot:
         app.add_handler(CommandHandler(["start", "help"], self.help))
         app.add_handler(CommandHandler("ask", self.ask))
         app.add_handler(CommandHandler("reports", self.reports))
+        app.add_handler(CommandHandler("more", self.show_more))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrate))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.text))
         app.add_error_handler(self.on_error)
@@ -289,10 +344,50 @@ class GovqaBot:
         if not self.allowed:
             log.warning("telegram.allowed_chats is empty: the bot answers in every chat it is added to")
         await app.bot.set_my_commands([BotCommand("ask", "提问：/ask 问题"), BotCommand("reports", "已收录的报告"),
+                                       BotCommand("more", "“未找到”回答的其余相关摘录"),
                                        BotCommand("help", "用法和示例")])
+        await self.examples()  # checked before the first /help
+        if self._follow is None:
+            self._follow = asyncio.create_task(self._follow_generations(), name="govqa-help-examples")
 
     async def post_shutdown(self, app: Application) -> None:
+        if self._follow is not None:
+            self._follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follow
+            self._follow = None
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- /help examples, kept to the generation served
+    async def examples(self) -> Examples:
+        """The example questions of the generation served now, computed (once per generation)
+        when it is not the one they were made for: never examples of another index."""
+        try:
+            service = self.live.get()
+        except NotReadyError:
+            return Examples(None)
+        if self._examples.generation == service.generation:
+            return self._examples
+        if self._examples_lock is None:
+            self._examples_lock = asyncio.Lock()
+        async with self._examples_lock:
+            if self._examples.generation != service.generation:
+                try:
+                    found = await asyncio.get_running_loop().run_in_executor(self.executor, find_examples, service)
+                except Exception:  # no examples rather than no /help
+                    log.exception("could not compute the help examples")
+                    found = Examples(service.generation)
+                log.info("help examples for index generation %s: %s", found.generation,
+                         " | ".join(found.questions) or "none answered")
+                self._examples = found
+        return self._examples if self._examples.generation == service.generation else Examples(None)
+
+    async def _follow_generations(self) -> None:
+        """Recompute the examples soon after a new generation is served (a reload), so that /help
+        need not wait for them."""
+        while True:
+            await asyncio.sleep(EXAMPLES_POLL_SECONDS)
+            await self.examples()
 
     # -- access
     async def gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -323,19 +418,31 @@ class GovqaBot:
 
     # -- commands
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        example1, example2, other_year = "重点区域署2023年出具了多少份法律意见书？", "哪个单位的报告涵盖2022年？", 2022
-        with contextlib.suppress(NotReadyError):
-            composer = self.live.get().composer
-            dated = [r for r in composer.searcher.index.reports if r.year]
-            if dated:
-                r = max(dated, key=lambda r: (r.year, r.org))
-                example1 = composer.example_question(r) or f"{r.org}{r.year}年的报告有哪些内容？"
-                example2 = f"{r.org}{r.year}年的报告是什么时候发布的？"
-                other_year = r.year - 1
-        text = HELP.format(username=html.escape(context.bot.username or "bot"), example1=html.escape(example1),
-                           example2=html.escape(example2), other_year=other_year,
-                           chat_id=update.effective_chat.id)
+        examples = await self.examples()
+        block = ""
+        if examples.questions:
+            block = "\n例如：\n" + "\n".join(f"<code>/ask {html.escape(q)}</code>" for q in examples.questions) + "\n"
+        follow = f"（例如“那{examples.year - 1}年呢？”）" if examples.year else ""
+        text = HELP.format(username=html.escape(context.bot.username or "bot"), examples=block,
+                           follow_example=follow, chat_id=update.effective_chat.id)
         await self._send(context, update.effective_message, text)
+
+    async def show_more(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/more: the related excerpts a shortened "not found" reply left out: of the reply it
+        answers, else of the chat's latest one."""
+        message = update.effective_message
+        replied = message.reply_to_message
+        if replied is not None and replied.from_user is not None and replied.from_user.id == context.bot.id:
+            key = (message.chat_id, replied.message_id)
+        else:
+            key = self.latest_more.get(message.chat_id)
+        rest = self.more.get(key) if key else None
+        if not rest:
+            await self._send(context, message, "没有可以展开的回答：请回复我的“未找到”回答，发送 /more。")
+            return
+        lines = [Line([(f"其余{len(rest)}条可能相关的摘录：", ("b",))]), *citation_lines(rest)]
+        for piece in split_messages(lines):
+            await self._send(context, message, piece)
 
     async def reports(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         needle = " ".join(context.args or []).strip()
@@ -396,8 +503,10 @@ class GovqaBot:
     async def _answer(self, context: ContextTypes.DEFAULT_TYPE, message: Message, question: str,
                       previous: str | None = None) -> None:
         if not question:
-            await self._send(context, message, f"请在命令后写上问题，例如：/ask@{html.escape(context.bot.username or 'bot')} "
-                                               "重点区域署2023年出具了多少份法律意见书？")
+            examples = await self.examples()
+            example = f"，例如：/ask@{html.escape(context.bot.username or 'bot')} {html.escape(examples.questions[0])}" \
+                if examples.questions else "。"
+            await self._send(context, message, f"请在命令后写上问题{example}")
             return
         if len(question) > MAX_QUESTION_CHARS:
             await self._send(context, message, f"问题太长了（{len(question)} 字），请控制在 {MAX_QUESTION_CHARS} 字以内。")
@@ -415,12 +524,19 @@ class GovqaBot:
             return
         finally:
             typing.cancel()
-        for piece in split_messages(answer_lines(answer, question)):
+        short = not answer.found and message.chat.type != ChatType.PRIVATE and len(answer.related) > GROUP_RELATED
+        for piece in split_messages(answer_lines(answer, question, max_related=GROUP_RELATED if short else None)):
             sent = await self._send(context, message, piece)
             if sent is not None:
-                self.asked[(sent.chat_id, sent.message_id)] = answer.question
+                key = (sent.chat_id, sent.message_id)
+                self.asked[key] = answer.question
                 while len(self.asked) > REMEMBERED:
                     self.asked.popitem(last=False)
+                if short:
+                    self.more[key] = answer.related[GROUP_RELATED:]
+                    self.latest_more[sent.chat_id] = key
+                    while len(self.more) > REMEMBERED:
+                        self.more.popitem(last=False)
 
     async def _typing(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, once: bool = False) -> None:
         """"typing…" now (once), or renewed every 4 s (Telegram shows it for 5) until cancelled."""

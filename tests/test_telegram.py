@@ -82,9 +82,10 @@ def test_ask_addressed_to_the_bot_in_an_allowed_group(telegram):
     assert answer["html"].startswith("<b>") and "<blockquote>" in answer["html"]
     assert "<u>" in answer["html"]  # the answering clause is marked
     assert "出具法律意见书79件" in answer["text"]  # the cited excerpt
-    assert "[1] 深圳市龙岗区重点区域规划建设管理署 2023年" in answer["text"]
+    assert "[1] 深圳市龙岗区重点区域规划建设管理署 · 2023年 · " in answer["text"]
+    assert "002_cdcfa3983a87bb7e" not in answer["text"]  # unit · year · section, not the hash-like file name
     assert any(p["chat_id"] == GROUP["id"] and p["action"] == "typing" for p in telegram.called("sendChatAction"))
-    assert [c["command"] for c in telegram.called("setMyCommands")[0]["commands"]] == ["ask", "reports", "help"]
+    assert [c["command"] for c in telegram.called("setMyCommands")[0]["commands"]] == ["ask", "reports", "more", "help"]
 
 
 @needs_shared()
