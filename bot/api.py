@@ -39,6 +39,7 @@ from retriever.store import report_dict
 from .answer import MAX_QUESTION_CHARS, MISSING, Answer
 from .facts import DEFAULT_LIMIT, MAX_LIMIT
 from .live import LiveService, NotReadyError
+from .observability import instrument
 from .render import chat_text
 from .service import index_settings
 
@@ -488,6 +489,7 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
                     "server has keys configured.",
     )
     app.add_middleware(BodyLimit, max_body=int(api["max_body_bytes"]), max_upload=int(api["max_upload_bytes"]))
+    instrument(app, config, live, keys)
 
     if telegram is not None:
         from .telegram import WEBHOOK_PATH

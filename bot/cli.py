@@ -277,16 +277,18 @@ _WATCH = click.option("--watch", "watch_dirs", multiple=True, type=click.Path(fi
 @click.option("--allow-no-auth", is_flag=True, help="listen beyond loopback even though no API keys are set")
 @click.option("--workers", default=1, type=click.IntRange(1, 64),
               help="server processes (each loads the index; use one per core for throughput)")
+@click.option("--log-json", is_flag=True, help="log JSON lines (govqa's and uvicorn's); observability.log_json")
 @_WATCH
 @with_config
-def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs):
+def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs, log_json):
     """Serve the answer API over HTTP (docs at /docs)."""
     import uvicorn
 
     from .api import ADMIN_KEYS_ENV, READ_KEYS_ENV, SERVE_CONFIG_ENV, Keys, NoDelayHttpProtocol, create_app
     from .live import LiveService
+    from .observability import setup_logging
 
-    _log_setup()
+    log_config = setup_logging(log_json or config["observability"]["log_json"])
     host = host or config["api"]["host"]
     port = int(config["api"]["port"] if port is None else port)
     keys = Keys.from_environ()
@@ -310,7 +312,7 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs)
             os.environ.setdefault(name, "1")
         _start_watcher(config, LiveService(config), watch_dirs, reload=False)  # workers follow the pointer
         uvicorn.run("bot.api:app_from_environ", factory=True, workers=workers, host=host, port=port, log_level="info",
-                    http=NoDelayHttpProtocol)
+                    http=NoDelayHttpProtocol, log_config=log_config)
         return
     live = LiveService(config, index_dir, poll_seconds=float(config["api"]["reload_seconds"]))
     telegram = None
@@ -322,7 +324,7 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs)
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from exc
     _start_watcher(config, live, watch_dirs)
-    uvicorn.run(create_app(config, live, keys, telegram), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(config, live, keys, telegram), host=host, port=port, log_level="info", log_config=log_config)
 
 
 @main.command("telegram")
