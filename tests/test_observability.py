@@ -6,18 +6,20 @@ import datetime as dt
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.api import Keys, create_app
 from bot.live import LiveService
 from bot.observability import JsonFormatter, QueryLog
 
-from .conftest import HEADLINE, REPO, ServerThread, needs_shared, wait_for
+from .conftest import HEADLINE, NEW_REPORT, REPO, ServerThread, needs_shared, wait_for
 
 READ, ADMIN = "read-key-for-metrics", "admin-key-for-metrics"
 
@@ -44,7 +46,9 @@ def test_metrics_show_answers_and_requests_and_the_query_log_has_them(config, re
     logs.mkdir()
     old = logs / f"queries-{(dt.datetime.now(dt.UTC).date() - dt.timedelta(days=40)).isoformat()}.jsonl"
     old.write_text('{"question": "old"}\n', encoding="utf-8")
-    app = _app(config, real_index, use_embedder, Keys([READ], [ADMIN]), query_log=str(logs), query_log_days=30)
+    index = tmp_path / "index"
+    shutil.copytree(real_index, index)
+    app = _app(config, index, use_embedder, Keys([READ], [ADMIN]), query_log=str(logs), query_log_days=30)
     with ServerThread(app) as s, httpx.Client(base_url=s.url, headers={"X-API-Key": READ}, timeout=60) as c:
         assert c.post("/v1/answer", json={"question": HEADLINE}).json()["found"]
         assert not c.post("/v1/answer", json={"question": HEADLINE.replace("2023", "2021")}).json()["found"]
@@ -54,6 +58,9 @@ def test_metrics_show_answers_and_requests_and_the_query_log_has_them(config, re
                       json={"stream": True, "messages": [{"role": "user", "content": HEADLINE}]}) as r:
             assert r.status_code == 200 and "[DONE]" in r.read().decode()
         assert httpx.post(s.url + "/v1/answer", json={"question": HEADLINE}).status_code == 401
+        upload = c.post("/v1/reports", headers={"X-API-Key": ADMIN},
+                        files={"files": ("qingshi.txt", NEW_REPORT.encode(), "text/plain")})
+        assert upload.status_code == 200 and upload.json()["reports"] == 6
 
         unauthorized = httpx.get(s.url + "/metrics")
         assert unauthorized.status_code == 401 and unauthorized.headers["content-type"] == "application/problem+json"
@@ -74,9 +81,12 @@ def test_metrics_show_answers_and_requests_and_the_query_log_has_them(config, re
     assert requests("/readyz", "200", "GET") >= 1
     assert m[("govqa_http_request_duration_seconds_count", (("method", "POST"), ("route", "/v1/answer")))] == 3
     assert m[("govqa_index_ready", ())] == 1
-    assert m[("govqa_index_reports", ())] == 5 and m[("govqa_index_passages", ())] > 100
+    assert m[("govqa_index_reports", ())] == 6 and m[("govqa_index_passages", ())] > 100  # after the upload
+    assert m[("govqa_ingest_duration_seconds_count", (("route", "/v1/reports"),))] == 1
+    assert m[("govqa_ingest_duration_seconds_sum", (("route", "/v1/reports"),))] == pytest.approx(
+        upload.json()["seconds"], abs=0.001)
     generation = next(labels for (name, labels) in m if name == "govqa_index_generation_info")
-    assert dict(generation)["generation"].startswith("g")
+    assert dict(generation)["generation"] == "g000002" and m[("govqa_index_generation_number", ())] == 2
 
     # the query log: a line per answer, today's file; the 40-day-old file removed
     assert not old.exists()
@@ -87,7 +97,7 @@ def test_metrics_show_answers_and_requests_and_the_query_log_has_them(config, re
     assert [e["route"] for e in lines] == ["/v1/answer"] * 2 + ["/v1/chat/completions"] * 2
     first = lines[0]
     assert first["question"] == HEADLINE and first["client"] == "127.0.0.1" and first["latency_ms"] > 0
-    assert first["generation"] == dict(generation)["generation"] and first["time"].endswith("+00:00")
+    assert first["generation"] == "g000001" and first["time"].endswith("+00:00")  # answered before the upload
     assert first["key"].startswith("key:") and READ not in today.read_text(encoding="utf-8")
 
 
