@@ -240,13 +240,6 @@ def facts_cmd(config, query, year, org, limit, index_dir, as_json, as_csv):
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
-def _log_setup() -> None:
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # Telegram calls: a line each, with the bot token in it
-
-
 def _start_watcher(config: dict, live, watch_dirs, reload: bool = True) -> None:
     """--watch: ingest the folders whenever their files change, and (with `reload`) serve the
     result at once."""
@@ -336,9 +329,10 @@ def telegram_cmd(config, index_dir, watch_dirs):
     from telegram import Update
 
     from .live import LiveService
+    from .observability import setup_logging
     from .telegram import allowed_chats, bot_token, build_application
 
-    _log_setup()
+    setup_logging(config["observability"]["log_json"])
     if config["telegram"]["webhook_url"]:
         raise click.UsageError("telegram.webhook_url is set, so the bot runs inside `govqa serve` (polling here "
                                "would delete the webhook); unset it to use long polling")
