@@ -3,11 +3,14 @@ and systemd do not run here: the files are parsed, and each command they run is 
 CLI (the same options and arguments `govqa` would take)."""
 
 import configparser
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -73,8 +76,6 @@ def test_systemd_unit(role):
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_systemd_analyze_verifies_the_units(tmp_path):
     """systemd's own check, with ExecStart pointed at this environment's govqa (it must exist)."""
-    from pathlib import Path
-
     govqa = shutil.which("govqa", path=str(Path(sys.executable).parent)) or shutil.which("govqa")
     if govqa is None:
         pytest.skip("no govqa executable to point the units at")
@@ -108,5 +109,29 @@ def test_dockerfile_installs_from_the_constraints_and_drops_root():
     assert "pip install -c constraints.txt ." in text
     assert 'ENTRYPOINT ["govqa-entrypoint"]' in text
     entry = (REPO / "deploy" / "docker-entrypoint.sh").read_text(encoding="utf-8")
-    assert "setpriv --reuid=10001" in entry and "chown 10001:10001" in entry
+    assert "setpriv --reuid=10001" in entry and "chown -h 10001:10001" in entry
     assert subprocess.run(["sh", "-n", str(REPO / "deploy" / "docker-entrypoint.sh")]).returncode == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv, as in the image")
+def test_entrypoint_hands_a_root_owned_folder_to_govqa_and_drops_root():
+    data = Path(tempfile.mkdtemp(prefix="govqa-entrypoint-", dir="/tmp"))  # /tmp: uid 10001 can reach it
+    outside = data.parent / (data.name + "-outside")
+    try:
+        (data / "index").mkdir()
+        (data / "index" / "CURRENT").write_text("g000001")
+        outside.write_text("root's")
+        (data / "link").symlink_to(outside)
+        r = subprocess.run(["sh", str(REPO / "deploy" / "docker-entrypoint.sh"), "sh", "-c",
+                            'id -u; id -g; touch "$GOVQA_DATA/index/new"'],
+                           env={"PATH": os.environ["PATH"], "GOVQA_DATA": str(data)}, capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["10001", "10001"]
+        for path in (data, data / "index", data / "index" / "CURRENT", data / "index" / "new"):
+            assert (path.stat().st_uid, path.stat().st_gid) == (10001, 10001), path
+        assert (data / "link").lstat().st_uid == 10001 and outside.stat().st_uid == 0  # the link, not its target
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+        outside.unlink(missing_ok=True)
