@@ -131,7 +131,7 @@ class ObservabilitySection(Section):
 
 class LimitsSection(Section):
     # the most a zip-based document (docx) may expand to, in MB
-    max_expanded_mb: float = Field(200, gt=0)
+    max_expanded_mb: float = Field(200.0, gt=0)
 
 
 class Settings(BaseSettings):

@@ -242,12 +242,15 @@ class _Observe:
         content_type = ""
         chunks: list[bytes] = []
         size = 0
-        wanted = scope["method"] in ("POST", "DELETE")
+        wanted = False  # an answer's or an ingest's response, read for its outcome
 
         async def observed_send(message: Message) -> None:
-            nonlocal status, content_type, size
+            nonlocal status, content_type, size, wanted
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                route = _route_of(scope)  # routed by now
+                wanted = (route in ANSWER_ROUTES and scope["method"] == "POST") or \
+                    (route in INGEST_ROUTES and scope["method"] in ("POST", "DELETE"))
                 for k, v in message.get("headers", []):
                     if k.lower() == b"content-type":
                         content_type = v.decode("latin-1")
@@ -269,14 +272,12 @@ class _Observe:
                 self._outcome(scope, route, content_type, b"".join(chunks), took)
 
     def _outcome(self, scope: Scope, route: str, content_type: str, body: bytes, took: float) -> None:
-        if route in INGEST_ROUTES and scope["method"] in ("POST", "DELETE"):
+        if route in INGEST_ROUTES:
             try:
                 seconds = float(json.loads(body)["seconds"])
             except (ValueError, KeyError, TypeError):
                 seconds = took
             self.metrics.ingest.labels(route).observe(seconds)
-            return
-        if route not in ANSWER_ROUTES or scope["method"] != "POST":
             return
         answer = _answer_of(route, content_type, body)
         if not isinstance(answer, dict) or "found" not in answer:
