@@ -2,7 +2,6 @@
 OpenAI-compatible chat endpoint, health and readiness. Errors are application/problem+json."""
 
 
-import contextlib
 import functools
 import hashlib
 import hmac
@@ -11,7 +10,6 @@ import logging
 import math
 import os
 import re
-import socket
 import threading
 import time
 import unicodedata
@@ -20,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
@@ -28,9 +27,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, field_validator
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from retriever.ingest import ingest
 from retriever.readers import SUPPORTED_SUFFIXES
@@ -61,8 +61,8 @@ class Problem(HTTPException):
 
 
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-           409: "Conflict", 413: "Content too large", 415: "Unsupported media type", 422: "Unprocessable content",
-           429: "Too many requests", 500: "Internal server error", 503: "Service unavailable"}
+           409: "Conflict", 413: "Content too large", 415: "Unsupported media type", 421: "Misdirected request", 422: "Unprocessable content",
+           429: "Too many requests", 431: "Request header fields too large", 500: "Internal server error", 503: "Service unavailable"}
 
 
 def problem_body(status: int, detail: str, **extra: Any) -> dict:
@@ -73,9 +73,17 @@ def problem_response(status: int, detail: str, headers: dict[str, str] | None = 
     return JSONResponse(problem_body(status, detail, **extra), status_code=status, headers=headers, media_type=PROBLEM)
 
 
+class BodyTooLarge(HTTPException):
+    """Raised from receive() when a body streams in past its limit. An HTTPException, which FastAPI
+    re-raises while reading a body (anything else there became a 400 "error parsing the body")."""
+
+    def __init__(self, limit: int):
+        super().__init__(status_code=413, detail=f"the request body is larger than {limit} bytes")
+
+
 class BodyLimit:
-    """Rejects request bodies over the limit with 413, by Content-Length or while streaming in.
-    Uploads (POST /v1/reports) get their own, larger limit."""
+    """Rejects request bodies over the limit with 413, by Content-Length or while streaming in
+    (chunked). Uploads (POST /v1/reports) get their own, larger limit."""
 
     def __init__(self, app: ASGIApp, max_body: int, max_upload: int):
         self.app, self.max_body, self.max_upload = app, max_body, max_upload
@@ -85,16 +93,12 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.max_upload if scope["path"].rstrip("/") == "/v1/reports" else self.max_body
-        detail = f"the request body is larger than {limit} bytes"
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await problem_response(413, detail)(scope, receive, send)
+            await problem_response(413, BodyTooLarge(limit).detail, headers={"Connection": "close"})(scope, receive, send)
             return
         seen = 0
         started = False
-
-        class TooLarge(Exception):
-            pass
 
         async def limited_receive():
             nonlocal seen
@@ -102,7 +106,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise TooLarge
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message):
@@ -113,9 +117,9 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except TooLarge:
+        except BodyTooLarge as exc:
             if not started:
-                await problem_response(413, detail)(scope, receive, send)
+                await problem_response(413, exc.detail, headers={"Connection": "close"})(scope, receive, send)
 
 
 # ---------------------------------------------------------------- access
@@ -164,11 +168,11 @@ class Keys:
         return None
 
 
-def _presented_key(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
+def _presented_key(headers) -> str | None:
+    key = headers.get("x-api-key")
     if key:
         return key
-    auth = request.headers.get("authorization", "")
+    auth = headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
@@ -194,6 +198,100 @@ class RateLimiter:
                 return 0.0
             self._buckets[identity] = (tokens, now)
             return (1 - tokens) / self.rate
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+CALLER_SCOPE_KEY = "govqa.caller"
+
+
+def _host_name(host: str) -> str:
+    """A Host header's (or an Origin's authority's) name without the port, lower-case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _needs_admin(method: str, path: str) -> bool:
+    path = path.rstrip("/")
+    return (method == "POST" and path in ("/v1/reports", "/v1/index/reload")) or (
+        method == "DELETE" and path.startswith("/v1/reports/"))
+
+
+class Guard:
+    """Who may ask, decided from the request line and headers alone, before the app reads a byte of
+    the body (an upload was read whole, 45 MB, before a wrong key got its 401).
+
+    With keys: every /v1 request needs a valid key; a missing or wrong key costs the client address
+    a token of its rate limit (so keys cannot be guessed at full speed), and a caller with a read
+    key asking to change the index is refused at once. Without keys (loopback use): only requests
+    whose Host is this machine (localhost, 127.0.0.1, [::1], any port, or `allowed_hosts`) are
+    answered, which stops DNS rebinding, and a request that changes something must not come from
+    another site's page (its Origin, when sent, names this server). Refusals close the connection
+    when a body was announced, so that it is never read."""
+
+    def __init__(self, app: ASGIApp, keys: Keys, limiter: RateLimiter, allowed_hosts=()):
+        self.app, self.keys, self.limiter = app, keys, limiter
+        self.hosts = set(LOOPBACK_HOSTS) | {_host_name(h) for h in allowed_hosts if str(h).strip()}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            who = self.check(scope)
+        except Problem as exc:
+            headers = dict(exc.headers or {})
+            given = dict(scope["headers"])
+            if given.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in given:
+                headers["Connection"] = "close"  # the body stays unread
+            await problem_response(exc.status_code, str(exc.detail), headers=headers)(scope, receive, send)
+            return
+        if who is not None:
+            scope[CALLER_SCOPE_KEY] = who
+        await self.app(scope, receive, send)
+
+    def _client(self, scope: Scope) -> str:
+        client = scope.get("client")
+        return client[0] if client else "unknown"
+
+    def _limit(self, identity: str) -> None:
+        wait = self.limiter.take(identity)
+        if wait:
+            raise Problem(429, f"rate limit of {self.limiter.rate:g} requests a second (bursts of {self.limiter.burst}) "
+                               "exceeded", headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+    def check(self, scope: Scope) -> Caller | None:
+        headers = Headers(scope=scope)
+        method, path = scope["method"], scope["path"]
+        if not self.keys.enabled:
+            host = headers.get("host")
+            if host is not None and _host_name(host) not in self.hosts:
+                raise Problem(421, "this server answers without API keys, so only for its own host names "
+                                   "(localhost, 127.0.0.1, [::1] and api.allowed_hosts)")
+            if method not in SAFE_METHODS:
+                origin = headers.get("origin")
+                if origin is not None and (origin == "null" or origin.partition("://")[2].lower() != (host or "").lower()):
+                    raise Problem(403, "a request from another site's page may not change anything here")
+                if headers.get("sec-fetch-site") == "cross-site":
+                    raise Problem(403, "a request from another site's page may not change anything here")
+        if not path.startswith("/v1/"):
+            return None
+        if not self.keys.enabled:
+            who = Caller(f"ip:{self._client(scope)}", admin=True)
+        else:
+            key = _presented_key(headers)
+            role = self.keys.role(key) if key else None
+            if role is None:
+                self._limit(f"ip:{self._client(scope)}")  # a wrong guess costs the guesser
+                raise Problem(401, "an API key is required (X-API-Key or Authorization: Bearer)" if not key
+                              else "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
+            who = Caller("key:" + hashlib.sha256(key.encode()).hexdigest()[:16], admin=role == "admin")
+        self._limit(who.identity)
+        if _needs_admin(method, path) and not who.admin:
+            raise Problem(403, "this needs an admin key (GOVQA_ADMIN_KEYS)")
+        return who
 
 
 # ---------------------------------------------------------------- models
@@ -423,19 +521,27 @@ def safe_name(name: str | None) -> str:
 SERVE_CONFIG_ENV = "GOVQA_SERVE_CONFIG"  # the settings `govqa serve --workers N` hands to its workers
 
 
-class NoDelayHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol on httptools' C parser (with h11's pure-Python one, two processes
-    served 164 requests/s instead of 197 in one A/B run, bench/load.py) with Nagle's algorithm off
-    on every connection. With --workers uvicorn listens on a socket it made itself, on which
-    asyncio does not set TCP_NODELAY; each response then waited ~40 ms for the client's delayed
-    ACK (21 requests/s at concurrency 1)."""
+def _list_setting(value) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v).strip() for v in value or () if str(v).strip()]
 
-    def connection_made(self, transport) -> None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
+
+def forwarded_allow_ips(config: dict) -> list[str]:
+    """`[api] forwarded_allow_ips`: the proxies whose X-Forwarded-For / X-Forwarded-Proto are
+    believed (addresses or networks); empty by default, so a client's address is its peer's and one
+    client cannot take many rate-limit identities by naming them."""
+    return _list_setting(config["api"].get("forwarded_allow_ips", []))
+
+
+def allowed_hosts(config: dict) -> list[str]:
+    """`[api] allowed_hosts`: host names answered without API keys besides loopback's (the
+    webhook's host is one when telegram.webhook_url is set)."""
+    hosts = _list_setting(config["api"].get("allowed_hosts", []))
+    webhook = config.get("telegram", {}).get("webhook_url", "")
+    if webhook:
+        hosts.append(urlsplit(webhook).netloc)
+    return hosts
 
 
 def app_from_environ() -> FastAPI:
@@ -487,7 +593,13 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
                     "sentence it comes from. Send an API key as `X-API-Key` or `Authorization: Bearer` when the "
                     "server has keys configured.",
     )
+    # outermost last: forwarded addresses (from configured proxies only), then who may ask (before
+    # any body is read), then the body limits
     app.add_middleware(BodyLimit, max_body=int(api["max_body_bytes"]), max_upload=int(api["max_upload_bytes"]))
+    app.add_middleware(Guard, keys=keys, limiter=limiter, allowed_hosts=allowed_hosts(config))
+    proxies = forwarded_allow_ips(config)
+    if proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
 
     if telegram is not None:
         from .telegram import WEBHOOK_PATH
@@ -521,20 +633,10 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
         return problem_response(500, "internal error; the server log has the details")
 
     async def caller(request: Request) -> Caller:
-        client = request.client.host if request.client else "unknown"
-        if not keys.enabled:
-            who = Caller(f"ip:{client}", admin=True)
-        else:
-            key = _presented_key(request)
-            role = keys.role(key) if key else None
-            if role is None:
-                raise Problem(401, "an API key is required (X-API-Key or Authorization: Bearer)" if not key
-                              else "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
-            who = Caller("key:" + hashlib.sha256(key.encode()).hexdigest()[:16], admin=role == "admin")
-        wait = limiter.take(who.identity)
-        if wait:
-            raise Problem(429, f"rate limit of {limiter.rate:g} requests a second (bursts of {limiter.burst}) exceeded",
-                          headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        who = request.scope.get(CALLER_SCOPE_KEY)  # the Guard authenticated and rate limited it
+        if who is None:
+            raise Problem(401, "an API key is required (X-API-Key or Authorization: Bearer)",
+                          headers={"WWW-Authenticate": "Bearer"})
         return who
 
     async def admin(who: Annotated[Caller, Depends(caller)]) -> Caller:
@@ -542,11 +644,19 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
             raise Problem(403, "this needs an admin key (GOVQA_ADMIN_KEYS)")
         return who
 
+    def not_ready(problem: str) -> Problem:
+        # the reason without the server's paths (no index in /srv/…): those are for its log and admins
+        shown = problem
+        for path in {str(Path(index_root).resolve()), str(index_root)}:
+            shown = shown.replace(path, "the index directory")
+        shown = re.sub(r"(?:[A-Za-z]:)?[\\/][^\s:'\"]+", "…", shown)
+        return Problem(503, f"the index is not ready: {shown}", headers={"Retry-After": "2"})
+
     def service():
         try:
             return live.get()
         except NotReadyError as exc:
-            raise Problem(503, f"the index is not ready: {exc}", headers={"Retry-After": "2"}) from exc
+            raise not_ready(str(exc)) from exc
 
     Reader = Annotated[Caller, Depends(caller)]
     Admin = Annotated[Caller, Depends(admin)]
@@ -624,6 +734,17 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
             rows.append(d | {"passages": int(counts[i])})
         return {"generation": s.generation, "reports": rows}
 
+    def uploads_folder() -> Path:
+        return (Path(index_root) / UPLOADS).resolve()
+
+    def unlink_upload(path: str) -> None:
+        """Delete an uploaded file, and only that: a path outside the uploads folder (a report
+        ingested from elsewhere) is left alone. Both sides resolved: the index path may be relative
+        (the default data/index), the paths ingest reports absolute."""
+        target = Path(path).resolve()
+        if target.parent == uploads_folder():
+            target.unlink(missing_ok=True)
+
     def _ingest_out(result, shown: dict[str, str]) -> dict:
         files = [{"file": shown.get(f.path, Path(f.path).name), "status": f.status, "report_id": f.report_id,
                   "org": f.org, "year": f.year, "passages": f.passages, "error": f.error,
@@ -647,7 +768,7 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
         bad = [safe_name(f.filename) for f in files if PurePath(safe_name(f.filename)).suffix.lower() not in SUPPORTED_SUFFIXES]
         if bad:
             raise Problem(415, f"{', '.join(bad)}: not a report file type (accepted: {', '.join(SUPPORTED_SUFFIXES)})")
-        folder = Path(index_root) / UPLOADS
+        folder = uploads_folder()
         folder.mkdir(parents=True, exist_ok=True)
         stored, shown, manifest = [], {}, {}
         for f in files:
@@ -664,12 +785,11 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
             manifest[target.name] = {"source": name}
         result = _run_ingest(paths=stored, manifest=manifest)
         out = _ingest_out(result, shown)
+        for f in result.files:  # kept only while indexed: a failed file or a second copy of a report goes
+            if f.status in ("failed", "duplicate"):
+                unlink_upload(f.path)
         if result.failed and len(result.failed) == len(result.files):
-            for f in result.failed:
-                Path(f.path).unlink(missing_ok=True)
             raise Problem(422, "; ".join(f"{shown.get(f.path, '?')}: {f.error}" for f in result.failed), files=out["files"])
-        for f in result.failed:
-            Path(f.path).unlink(missing_ok=True)
         return out
 
     @app.delete("/v1/reports/{report_id}", response_model=IngestOut, tags=["reports"],
@@ -682,16 +802,15 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
         except KeyError as exc:
             raise Problem(404, str(exc.args[0])) from exc
         for f in result.files:
-            path = Path(f.path)
-            if f.status == "removed" and path.parent == Path(index_root) / UPLOADS:
-                path.unlink(missing_ok=True)
+            if f.status == "removed":
+                unlink_upload(f.path)
         return _ingest_out(result, {})
 
     @app.post("/v1/index/reload", tags=["reports"], summary="Switch to the newest index generation now (admin)")
     def reload(who: Admin) -> dict[str, Any]:
         generation = live.reload()
         if generation is None:
-            raise Problem(503, f"the index is not ready: {live.problem}", headers={"Retry-After": "2"})
+            raise not_ready(live.problem)
         return {"generation": generation}
 
     @app.get("/v1/models", response_model=ModelsOut, tags=["openai"], summary="OpenAI-compatible model list")
