@@ -276,7 +276,7 @@ def test_no_key_mode_refuses_changes_from_other_sites(open_server, workdir):
     before = set(uploads.glob("*")) if uploads.is_dir() else set()
     with httpx.Client(base_url=open_server.url, timeout=60) as c:
         count = len(c.get("/v1/reports").json()["reports"])
-        form = {"files": ("evil.txt", SAMPLE.read_bytes().replace("2022".encode(), "2019".encode()), "text/plain")}
+        form = {"files": ("evil.txt", SAMPLE.read_bytes().replace(b"2022", b"2019"), "text/plain")}
         r = c.post("/v1/reports", files=form, headers={"Origin": "https://evil.example"})
         assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
         for headers in ({"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"},
@@ -398,3 +398,75 @@ def test_chunked_oversize_body_is_413(open_server):
         assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json", r.text
         r = c.post("/v1/answer", json={"question": RAW_QUERY})
         assert r.status_code == 200
+
+
+# ---------------------------------------------------------------- 12. the OpenAPI document is the behaviour
+
+
+def test_strict_numbers_and_documented_limits(open_server):
+    with httpx.Client(base_url=open_server.url, timeout=60) as c:
+        for top_k in (True, "3", 2.5, 0):
+            r = c.post("/v1/answer", json={"question": RAW_QUERY, "top_k": top_k})
+            assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", top_k
+        assert c.post("/v1/answer", json={"question": RAW_QUERY, "top_k": 3.0, "year": [2023.0]}).status_code == 200
+        r = c.post("/v1/chat/completions", json={"messages": [{"role": "system", "content": "你是助手"}]})
+        assert r.status_code == 422 and "user message" in r.json()["detail"]
+        doc = c.get("/openapi.json").json()
+    answer = doc["paths"]["/v1/answer"]["post"]["responses"]
+    assert {"400", "413", "422", "429", "503"} <= set(answer)
+    assert all(list(answer[code]["content"]) == ["application/problem+json"] for code in answer if code >= "400")
+    request = doc["components"]["schemas"]["AnswerRequest"]["properties"]
+    assert request["top_k"]["anyOf"][0] == {"type": "integer", "minimum": 1, "maximum": 20}
+    assert request["year"]["anyOf"][0] == {"type": "integer", "minimum": 1949, "maximum": 2100}
+    upload = doc["paths"]["/v1/reports"]["post"]
+    form = upload["requestBody"]["content"]["multipart/form-data"]
+    assert "application/pdf" in upload["description"] and ".docx" in upload["description"]
+    files = doc["components"]["schemas"][form["schema"]["$ref"].rsplit("/", 1)[1]]["properties"]["files"]
+    assert files["maxItems"] == 20 and files["minItems"] == 1
+    chat = doc["components"]["schemas"]["ChatRequest"]["properties"]["messages"]
+    assert chat["contains"]["properties"]["role"] == {"const": "user"}
+
+
+# Every check enabled (as --checks all, which would override the exceptions below). A refusal for
+# size (431: request line and headers over 16 KB, from a query of invalid, too long values) is a
+# rejection. Exceptions, for POST /v1/reports only, where the schema cannot say what the server
+# checks: a file's bytes are any bytes, so whether a report can be read from them (else 422) is not
+# in the schema; and a "file" schemathesis means as a JSON array is sent as a file of that text.
+SCHEMATHESIS_CONFIG = """
+[checks]
+enabled = true
+negative_data_rejection.expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422",
+                                             "428", "429", "431"]
+
+[[operations]]
+include-path = "/v1/reports"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+checks.negative_data_rejection.enabled = false
+"""
+
+
+def test_schemathesis_all_checks_find_nothing(workdir, tmp_path):
+    """`schemathesis run --checks all`, bounded (every phase: examples, coverage, fuzzing, stateful),
+    against the server with keys: no failures. Then every upload still on disk is an indexed report's."""
+    from embeddings import make_embedder
+
+    from .conftest import load_index
+
+    index = tmp_path / "index"
+    shutil.copytree(workdir / "data" / "index", index)
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(SCHEMATHESIS_CONFIG, encoding="utf-8")
+    cli = Path(sys.executable).parent / "schemathesis"
+    with InThread(_app(index, Keys([READ], [ADMIN]), rate_per_second=0, max_upload_bytes=200_000)) as s:
+        wait = time.monotonic() + 60
+        while httpx.get(s.url + "/readyz").status_code != 200 and time.monotonic() < wait:
+            time.sleep(0.1)
+        run = subprocess.run([str(cli), "--config-file", str(config), "run", s.url + "/openapi.json",
+                              "--header", f"X-API-Key: {ADMIN}", "--max-examples", "15", "--seed", "20261202",
+                              "--generation-database", "none", "--no-color", "--workers", "1"],
+                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    indexed = {Path(r.path).resolve() for r in load_index(index, make_embedder("hashing")).reports if r.path}
+    kept = set((index / "uploads").glob("*")) if (index / "uploads").is_dir() else set()
+    assert {p.resolve() for p in kept} <= indexed, "uploads on disk that no indexed report is"
