@@ -2,7 +2,6 @@
 OpenAI-compatible chat endpoint, health and readiness. Errors are application/problem+json."""
 
 
-import contextlib
 import functools
 import hashlib
 import hmac
@@ -11,7 +10,6 @@ import logging
 import math
 import os
 import re
-import socket
 import threading
 import time
 import unicodedata
@@ -20,17 +18,22 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
 from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import Path as FastAPIPath
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema, field_validator
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from retriever.ingest import ingest
 from retriever.readers import SUPPORTED_SUFFIXES
@@ -62,8 +65,8 @@ class Problem(HTTPException):
 
 
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-           409: "Conflict", 413: "Content too large", 415: "Unsupported media type", 422: "Unprocessable content",
-           429: "Too many requests", 500: "Internal server error", 503: "Service unavailable"}
+           409: "Conflict", 413: "Content too large", 415: "Unsupported media type", 421: "Misdirected request", 422: "Unprocessable content",
+           429: "Too many requests", 431: "Request header fields too large", 500: "Internal server error", 503: "Service unavailable"}
 
 
 def problem_body(status: int, detail: str, **extra: Any) -> dict:
@@ -74,9 +77,17 @@ def problem_response(status: int, detail: str, headers: dict[str, str] | None = 
     return JSONResponse(problem_body(status, detail, **extra), status_code=status, headers=headers, media_type=PROBLEM)
 
 
+class BodyTooLarge(HTTPException):
+    """Raised from receive() when a body streams in past its limit. An HTTPException, which FastAPI
+    re-raises while reading a body (anything else there became a 400 "error parsing the body")."""
+
+    def __init__(self, limit: int):
+        super().__init__(status_code=413, detail=f"the request body is larger than {limit} bytes")
+
+
 class BodyLimit:
-    """Rejects request bodies over the limit with 413, by Content-Length or while streaming in.
-    Uploads (POST /v1/reports) get their own, larger limit."""
+    """Rejects request bodies over the limit with 413, by Content-Length or while streaming in
+    (chunked). Uploads (POST /v1/reports) get their own, larger limit."""
 
     def __init__(self, app: ASGIApp, max_body: int, max_upload: int):
         self.app, self.max_body, self.max_upload = app, max_body, max_upload
@@ -86,16 +97,12 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.max_upload if scope["path"].rstrip("/") == "/v1/reports" else self.max_body
-        detail = f"the request body is larger than {limit} bytes"
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await problem_response(413, detail)(scope, receive, send)
+            await problem_response(413, BodyTooLarge(limit).detail, headers={"Connection": "close"})(scope, receive, send)
             return
         seen = 0
         started = False
-
-        class TooLarge(Exception):
-            pass
 
         async def limited_receive():
             nonlocal seen
@@ -103,7 +110,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise TooLarge
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message):
@@ -114,9 +121,9 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except TooLarge:
+        except BodyTooLarge as exc:
             if not started:
-                await problem_response(413, detail)(scope, receive, send)
+                await problem_response(413, exc.detail, headers={"Connection": "close"})(scope, receive, send)
 
 
 # ---------------------------------------------------------------- access
@@ -165,11 +172,11 @@ class Keys:
         return None
 
 
-def _presented_key(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
+def _presented_key(headers) -> str | None:
+    key = headers.get("x-api-key")
     if key:
         return key
-    auth = request.headers.get("authorization", "")
+    auth = headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
@@ -195,6 +202,100 @@ class RateLimiter:
                 return 0.0
             self._buckets[identity] = (tokens, now)
             return (1 - tokens) / self.rate
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+CALLER_SCOPE_KEY = "govqa.caller"
+
+
+def _host_name(host: str) -> str:
+    """A Host header's (or an Origin's authority's) name without the port, lower-case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _needs_admin(method: str, path: str) -> bool:
+    path = path.rstrip("/")
+    return (method == "POST" and path in ("/v1/reports", "/v1/index/reload")) or (
+        method == "DELETE" and path.startswith("/v1/reports/"))
+
+
+class Guard:
+    """Who may ask, decided from the request line and headers alone, before the app reads a byte of
+    the body (an upload was read whole, 45 MB, before a wrong key got its 401).
+
+    With keys: every /v1 request needs a valid key; a missing or wrong key costs the client address
+    a token of its rate limit (so keys cannot be guessed at full speed), and a caller with a read
+    key asking to change the index is refused at once. Without keys (loopback use): only requests
+    whose Host is this machine (localhost, 127.0.0.1, [::1], any port, or `allowed_hosts`) are
+    answered, which stops DNS rebinding, and a request that changes something must not come from
+    another site's page (its Origin, when sent, names this server). Refusals close the connection
+    when a body was announced, so that it is never read."""
+
+    def __init__(self, app: ASGIApp, keys: Keys, limiter: RateLimiter, allowed_hosts=()):
+        self.app, self.keys, self.limiter = app, keys, limiter
+        self.hosts = set(LOOPBACK_HOSTS) | {_host_name(h) for h in allowed_hosts if str(h).strip()}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            who = self.check(scope)
+        except Problem as exc:
+            headers = dict(exc.headers or {})
+            given = dict(scope["headers"])
+            if given.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in given:
+                headers["Connection"] = "close"  # the body stays unread
+            await problem_response(exc.status_code, str(exc.detail), headers=headers)(scope, receive, send)
+            return
+        if who is not None:
+            scope[CALLER_SCOPE_KEY] = who
+        await self.app(scope, receive, send)
+
+    def _client(self, scope: Scope) -> str:
+        client = scope.get("client")
+        return client[0] if client else "unknown"
+
+    def _limit(self, identity: str) -> None:
+        wait = self.limiter.take(identity)
+        if wait:
+            raise Problem(429, f"rate limit of {self.limiter.rate:g} requests a second (bursts of {self.limiter.burst}) "
+                               "exceeded", headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+    def check(self, scope: Scope) -> Caller | None:
+        headers = Headers(scope=scope)
+        method, path = scope["method"], scope["path"]
+        if not self.keys.enabled:
+            host = headers.get("host")
+            if host is not None and _host_name(host) not in self.hosts:
+                raise Problem(421, "this server answers without API keys, so only for its own host names "
+                                   "(localhost, 127.0.0.1, [::1] and api.allowed_hosts)")
+            if method not in SAFE_METHODS:
+                origin = headers.get("origin")
+                if origin is not None and (origin == "null" or origin.partition("://")[2].lower() != (host or "").lower()):
+                    raise Problem(403, "a request from another site's page may not change anything here")
+                if headers.get("sec-fetch-site") == "cross-site":
+                    raise Problem(403, "a request from another site's page may not change anything here")
+        if not path.startswith("/v1/"):
+            return None
+        if not self.keys.enabled:
+            who = Caller(f"ip:{self._client(scope)}", admin=True)
+        else:
+            key = _presented_key(headers)
+            role = self.keys.role(key) if key else None
+            if role is None:
+                self._limit(f"ip:{self._client(scope)}")  # a wrong guess costs the guesser
+                raise Problem(401, "an API key is required (X-API-Key or Authorization: Bearer)" if not key
+                              else "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
+            who = Caller("key:" + hashlib.sha256(key.encode()).hexdigest()[:16], admin=role == "admin")
+        self._limit(who.identity)
+        if _needs_admin(method, path) and not who.admin:
+            raise Problem(403, "this needs an admin key (GOVQA_ADMIN_KEYS)")
+        return who
 
 
 # ---------------------------------------------------------------- models
@@ -223,26 +324,46 @@ class Searched(BaseModel):
     reports: int
 
 
+# What the service calls text (str.strip() leaves something), as a JSON Schema pattern: one character
+# that is not Python whitespace. (Not \S: ECMA and Python differ on \x1c-\x1f, \x85 and \ufeff.)
+NOT_BLANK = "[^\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+MIN_YEAR, MAX_YEAR = 1949, 2100
+# Query filters: at most 10 units of 50 characters and 10 years, so that the longest valid query
+# string (a 500-character q and the filters, percent-encoded) stays under the 16 KB head limit
+MAX_FILTERS, MAX_ORG_CHARS = 10, 50
+
+
+def _whole_number(v):
+    """JSON Schema's integer: 3 and 3.0, never true or "3"."""
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def _whole(low: int, high: int):
+    return Annotated[int, BeforeValidator(_whole_number), Field(strict=True, ge=low, le=high),
+                     WithJsonSchema({"type": "integer", "minimum": low, "maximum": high})]
+
+
+Year = _whole(MIN_YEAR, MAX_YEAR)
+
+
+def _not_blank(v: str) -> str:
+    if not v.strip():
+        raise ValueError("the question is empty")
+    return v
+
+
 class AnswerRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, examples=["重点区域署2023年出具了多少份法律意见书？"])
-    year: int | list[int] | None = Field(None, description="only reports covering this year (or these years)")
+    model_config = {"strict": True}  # top_k: true or "3" is not a number
+
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=NOT_BLANK,
+                          examples=["重点区域署2023年出具了多少份法律意见书？"])
+    year: Year | list[Year] | None = Field(None, description="only reports covering this year (or these years)")
     org: str | list[str] | None = Field(None, description="only this unit (name or short name), or these")
-    top_k: int | None = Field(None, ge=1, le=20)
+    top_k: _whole(1, 20) | None = None
 
-    @field_validator("question")
-    @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("the question is empty")
-        return v
-
-    @field_validator("year")
-    @classmethod
-    def _years(cls, v):
-        for y in [v] if isinstance(v, int) else v or []:
-            if not 1949 <= y <= 2100:
-                raise ValueError(f"{y} is not a report year")
-        return v
+    _question = field_validator("question")(_not_blank)
 
 
 class TableRowOut(BaseModel):
@@ -341,7 +462,7 @@ class ReportsOut(BaseModel):
 class FileOut(BaseModel):
     file: str
     status: str = Field(description="added, updated, unchanged, duplicate, removed or failed")
-    report_id: str
+    report_id: str | None = Field(description="null when the file failed")
     org: str
     year: int | None
     passages: int
@@ -358,16 +479,55 @@ class IngestOut(BaseModel):
     seconds: float
 
 
-class ChatMessage(BaseModel):
-    role: str
+class TextPart(BaseModel):
+    model_config = {"strict": True, "extra": "allow"}
+    type: Literal["text"]
+    text: str = Field(max_length=MAX_QUESTION_CHARS)
+
+
+class UserMessage(BaseModel):
+    """A question (or a follow-up): text of at most MAX_QUESTION_CHARS characters, as a string or
+    as one text part."""
+
+    model_config = {"strict": True, "extra": "allow"}
+    role: Literal["user"]
+    content: Annotated[str, Field(max_length=MAX_QUESTION_CHARS)] | Annotated[list[TextPart], Field(max_length=1)]
+
+
+class OtherMessage(BaseModel):
+    """System prompts and earlier replies: accepted and not read."""
+
+    model_config = {"strict": True, "extra": "allow"}
+    role: Literal["system", "developer", "assistant", "tool", "function"]
     content: str | list[dict[str, Any]] | None = None
 
 
+ChatMessage = Annotated[UserMessage | OtherMessage, Field(discriminator="role")]
+
+# a user message with text, as JSON Schema: the question is the last of these
+_ASKS = {"type": "object", "required": ["role", "content"],
+         "properties": {"role": {"const": "user"},
+                        "content": {"anyOf": [{"type": "string", "pattern": NOT_BLANK},
+                                              {"type": "array", "minItems": 1,
+                                               "items": {"type": "object", "required": ["text"],
+                                                         "properties": {"text": {"type": "string",
+                                                                                 "pattern": NOT_BLANK}}}}]}}}
+
+
 class ChatRequest(BaseModel):
+    model_config = {"strict": True, "extra": "allow"}  # temperature, max_tokens … are accepted and ignored
     model: str = MODEL_ID
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, json_schema_extra={"contains": _ASKS},
+                                        description="the last user message with text is the question, read as a "
+                                                    "follow-up of the user messages before it")
     stream: bool = False
-    model_config = {"extra": "allow"}  # temperature, max_tokens … are accepted and ignored
+
+    @field_validator("messages")
+    @classmethod
+    def _asks(cls, v: list) -> list:
+        if not any(isinstance(m, UserMessage) and _text_of(m.content).strip() for m in v):
+            raise ValueError("there is no user message with text")
+        return v
 
 
 class ChatChoice(BaseModel):
@@ -421,22 +581,108 @@ def safe_name(name: str | None) -> str:
     return base[-120:] or "upload"
 
 
+UPLOAD_TYPES = {"text/plain": ".txt", "text/html": ".html", "application/pdf": ".pdf",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx"}
+
+
+def _upload_name(f: UploadFile) -> str:
+    """The name an uploaded file is shown by, its suffix its type. A name without a suffix takes
+    its Content-Type's (curl -F 'files=@report;type=application/pdf'), else its first bytes' (%PDF,
+    a zip is docx, <html), else it is read as text."""
+    name = safe_name(f.filename)
+    if PurePath(name).suffix:
+        return name
+    suffix = UPLOAD_TYPES.get((f.content_type or "").split(";")[0].strip().lower())
+    if suffix is None:
+        head = f.file.read(512)
+        f.file.seek(0)
+        lowered = head.lstrip().lower()
+        suffix = (".pdf" if head.startswith(b"%PDF") else ".docx" if head.startswith(b"PK\x03\x04")
+                  else ".html" if lowered.startswith((b"<!doctype html", b"<html")) else ".txt")
+    return name + suffix
+
+
 SERVE_CONFIG_ENV = "GOVQA_SERVE_CONFIG"  # the settings `govqa serve --workers N` hands to its workers
 
 
-class NoDelayHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol on httptools' C parser (with h11's pure-Python one, two processes
-    served 164 requests/s instead of 197 in one A/B run, bench/load.py) with Nagle's algorithm off
-    on every connection. With --workers uvicorn listens on a socket it made itself, on which
-    asyncio does not set TCP_NODELAY; each response then waited ~40 ms for the client's delayed
-    ACK (21 requests/s at concurrency 1)."""
+def forwarded_allow_ips(config: dict) -> list[str]:
+    """`[api] forwarded_allow_ips`: the proxies whose X-Forwarded-For / X-Forwarded-Proto are
+    believed (addresses or networks); empty by default, so a client's address is its peer's and one
+    client cannot take many rate-limit identities by naming them."""
+    return list(config["api"]["forwarded_allow_ips"])
 
-    def connection_made(self, transport) -> None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
+
+def allowed_hosts(config: dict) -> list[str]:
+    """`[api] allowed_hosts`: host names answered without API keys besides loopback's (the
+    webhook's host is one when telegram.webhook_url is set)."""
+    hosts = list(config["api"]["allowed_hosts"])
+    webhook = config["telegram"]["webhook_url"]
+    if webhook:
+        hosts.append(urlsplit(webhook).netloc)
+    return hosts
+
+
+_PROBLEM_SCHEMA = {
+    "type": "object", "required": ["type", "title", "status", "detail"],
+    "description": "an RFC 9457 problem document",
+    "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                   "detail": {"type": "string"},
+                   "errors": {"type": "array", "description": "422: each invalid field",
+                              "items": {"type": "object", "properties": {"loc": {"type": "array", "items": {"type": "string"}},
+                                                                         "msg": {"type": "string"}}}},
+                   "files": {"type": "array", "description": "422 of an upload: each file's line",
+                             "items": {"$ref": "#/components/schemas/FileOut"}}},
+}
+_ERRORS = {400: "the request could not be read (not HTTP/1.1, or a body that is not the JSON or form declared)",
+           401: "no API key, or not a valid one", 403: "not allowed", 404: "not found",
+           413: "the body is larger than the server's limit", 415: "not a report file type",
+           421: "without API keys, only this machine's host names (localhost, 127.0.0.1, [::1], api.allowed_hosts) "
+                "are answered",
+           422: "a valid request the server cannot take (the errors say which field and why)",
+           429: "rate limit exceeded (Retry-After says when to try again)",
+           431: "the request line and headers are larger than 16 KB",
+           503: "the index is not ready (Retry-After)"}
+
+
+def document_errors(schema: dict, keys_enabled: bool) -> dict:
+    """The OpenAPI document as the server behaves: every error an application/problem+json
+    document, and each status an operation can answer listed (FastAPI's default lists 422 as
+    application/json and nothing else); the API key as a security scheme when keys are set."""
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas["Problem"] = _PROBLEM_SCHEMA
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    if keys_enabled:
+        # Authorization: Bearer KEY is taken too; one scheme is documented, as the API takes either
+        components["securitySchemes"] = {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                                                    "description": "or the same key as Authorization: Bearer KEY"}}
+    for path, operations in schema.get("paths", {}).items():
+        for method, op in operations.items():
+            codes = {400, 431} | ({421} if not keys_enabled else set())
+            changes = method.upper() not in SAFE_METHODS
+            if path.startswith("/v1/"):
+                codes |= {422, 429, 503}
+                if keys_enabled:
+                    codes.add(401)
+                    op["security"] = [{"apiKey": []}]
+                if (keys_enabled and _needs_admin(method.upper(), path.replace("{report_id}", "x"))) or (
+                        changes and not keys_enabled):
+                    codes.add(403)
+                if changes:
+                    codes.add(413)
+            if path == "/readyz":
+                codes.add(503)
+            responses = op.setdefault("responses", {})
+            codes |= {int(c) for c in responses if c.isdigit() and int(c) >= 400}
+            for code in sorted(codes):
+                given = responses.get(str(code), {})
+                description = given.get("description")
+                if not description or description == "Validation Error":
+                    description = _ERRORS.get(code, "error")
+                responses[str(code)] = {"description": description,
+                                        "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    return schema
 
 
 def app_from_environ() -> FastAPI:
@@ -488,8 +734,14 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
                     "sentence it comes from. Send an API key as `X-API-Key` or `Authorization: Bearer` when the "
                     "server has keys configured.",
     )
+    # outermost last: forwarded addresses (from configured proxies only), then who may ask (before
+    # any body is read), then the body limits
     app.add_middleware(BodyLimit, max_body=int(api["max_body_bytes"]), max_upload=int(api["max_upload_bytes"]))
-    instrument(app, config, live, keys)
+    app.add_middleware(Guard, keys=keys, limiter=limiter, allowed_hosts=allowed_hosts(config))
+    proxies = forwarded_allow_ips(config)
+    if proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
+    instrument(app, config, live, keys)  # outermost: refused requests are counted too
 
     if telegram is not None:
         from .telegram import WEBHOOK_PATH
@@ -506,9 +758,27 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
             await telegram.feed(data)
             return {"ok": True}
 
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(
+                get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes),
+                keys.enabled)
+        return app.openapi_schema
+
+    app.openapi = openapi
+
     @app.exception_handler(HTTPException)
     async def _http_problem(request: Request, exc: HTTPException):
-        return problem_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None),
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's (GET /v1/reports)
+            allowed = set()
+            for route in app.router.routes:
+                match, _ = route.matches(request.scope)
+                if match != Match.NONE and getattr(route, "methods", None):
+                    allowed |= route.methods
+            if allowed:
+                headers["Allow"] = ", ".join(sorted(allowed))
+        return problem_response(exc.status_code, str(exc.detail), headers=headers or None,
                                 **getattr(exc, "extra", {}))
 
     @app.exception_handler(RequestValidationError)
@@ -523,20 +793,10 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
         return problem_response(500, "internal error; the server log has the details")
 
     async def caller(request: Request) -> Caller:
-        client = request.client.host if request.client else "unknown"
-        if not keys.enabled:
-            who = Caller(f"ip:{client}", admin=True)
-        else:
-            key = _presented_key(request)
-            role = keys.role(key) if key else None
-            if role is None:
-                raise Problem(401, "an API key is required (X-API-Key or Authorization: Bearer)" if not key
-                              else "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
-            who = Caller("key:" + hashlib.sha256(key.encode()).hexdigest()[:16], admin=role == "admin")
-        wait = limiter.take(who.identity)
-        if wait:
-            raise Problem(429, f"rate limit of {limiter.rate:g} requests a second (bursts of {limiter.burst}) exceeded",
-                          headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        who = request.scope.get(CALLER_SCOPE_KEY)  # the Guard authenticated and rate limited it
+        if who is None:
+            raise Problem(401, "an API key is required (X-API-Key or Authorization: Bearer)",
+                          headers={"WWW-Authenticate": "Bearer"})
         return who
 
     async def admin(who: Annotated[Caller, Depends(caller)]) -> Caller:
@@ -544,11 +804,19 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
             raise Problem(403, "this needs an admin key (GOVQA_ADMIN_KEYS)")
         return who
 
+    def not_ready(problem: str) -> Problem:
+        # the reason without the server's paths (no index in /srv/…): those are for its log and admins
+        shown = problem
+        for path in {str(Path(index_root).resolve()), str(index_root)}:
+            shown = shown.replace(path, "the index directory")
+        shown = re.sub(r"(?:[A-Za-z]:)?[\\/][^\s:'\"]+", "…", shown)
+        return Problem(503, f"the index is not ready: {shown}", headers={"Retry-After": "2"})
+
     def service():
         try:
             return live.get()
         except NotReadyError as exc:
-            raise Problem(503, f"the index is not ready: {exc}", headers={"Retry-After": "2"}) from exc
+            raise not_ready(str(exc)) from exc
 
     Reader = Annotated[Caller, Depends(caller)]
     Admin = Annotated[Caller, Depends(admin)]
@@ -576,10 +844,10 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
         return _answer_out(a, s.generation, time.perf_counter() - t)
 
     @app.get("/v1/search", response_model=SearchOut, tags=["answers"], summary="Ranked passages for a query")
-    async def search(who: Reader, q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS)],
+    async def search(who: Reader, q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=NOT_BLANK)],
                k: Annotated[int, Query(ge=1, le=100)] = 10,
-               year: Annotated[list[int], Query(description="repeatable")] = [],  # noqa: B006
-               org: Annotated[list[Annotated[str, Query(max_length=100)]], Query(description="repeatable")] = [],  # noqa: B006
+               year: Annotated[list[Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)]], Query(max_length=MAX_FILTERS, description="repeatable")] = [],  # noqa: B006
+               org: Annotated[list[Annotated[str, Query(max_length=MAX_ORG_CHARS)]], Query(max_length=MAX_FILTERS, description="repeatable")] = [],  # noqa: B006
                mode: Literal["hybrid", "lexical", "dense"] = "hybrid") -> dict:
         t = time.perf_counter()
         if not q.strip():
@@ -597,11 +865,11 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
              summary="The figures the reports give for a query (79件 出具 · 法律意见书), as JSON or CSV",
              responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
                               "description": "with format=csv: the same facts as a CSV attachment (facts.csv)"}})
-    async def facts(who: Reader, q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS,
+    async def facts(who: Reader, q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=NOT_BLANK,
                                                              description="what the figures count: 法律意见书, 2023年行政复议案件")],
                     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-                    year: Annotated[list[Annotated[int, Query(ge=1949, le=2100)]], Query(description="repeatable")] = [],  # noqa: B006
-                    org: Annotated[list[Annotated[str, Query(max_length=100)]], Query(description="repeatable")] = [],  # noqa: B006
+                    year: Annotated[list[Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)]], Query(max_length=MAX_FILTERS, description="repeatable")] = [],  # noqa: B006
+                    org: Annotated[list[Annotated[str, Query(max_length=MAX_ORG_CHARS)]], Query(max_length=MAX_FILTERS, description="repeatable")] = [],  # noqa: B006
                     format: Literal["json", "csv"] = "json"):
         if not q.strip():
             raise Problem(422, "q: the query is empty")
@@ -626,8 +894,19 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
             rows.append(d | {"passages": int(counts[i])})
         return {"generation": s.generation, "reports": rows}
 
+    def uploads_folder() -> Path:
+        return (Path(index_root) / UPLOADS).resolve()
+
+    def unlink_upload(path: str) -> None:
+        """Delete an uploaded file, and only that: a path outside the uploads folder (a report
+        ingested from elsewhere) is left alone. Both sides resolved: the index path may be relative
+        (the default data/index), the paths ingest reports absolute."""
+        target = Path(path).resolve()
+        if target.parent == uploads_folder():
+            target.unlink(missing_ok=True)
+
     def _ingest_out(result, shown: dict[str, str]) -> dict:
-        files = [{"file": shown.get(f.path, Path(f.path).name), "status": f.status, "report_id": f.report_id,
+        files = [{"file": shown.get(f.path, Path(f.path).name), "status": f.status, "report_id": f.report_id or None,
                   "org": f.org, "year": f.year, "passages": f.passages, "error": f.error,
                   "warnings": list(f.warnings)} for f in result.files]
         return {"generation": result.generation, "reports": result.reports, "passages": result.passages,
@@ -639,21 +918,31 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
         live.reload()
         return result
 
+    max_files = int(api["max_files"])
+
     @app.post("/v1/reports", response_model=IngestOut, tags=["reports"],
               summary="Upload report files (txt, docx, pdf, html) and index them (admin)",
-              responses={413: {"description": "upload too large"}, 415: {"description": "not a report file type"},
+              description=f"At most {max_files} files, {int(api['max_upload_bytes'])} bytes together. A file's type is "
+                          f"its name's suffix ({', '.join(SUPPORTED_SUFFIXES)}; another suffix is 415); for a name "
+                          f"without one, its Content-Type ({', '.join(UPLOAD_TYPES)}), else its first bytes (%PDF, "
+                          "a zip is docx, <html), else text. 422 when no file could be read (each file's line says why).",
+              responses={200: {"description": "a line per file, the indexed ones first",
+                               "links": {"DeleteReport": {"operationId": "delete_report",
+                                                          "parameters": {"report_id": "$response.body#/files/0/report_id"}}}},
+                         413: {"description": "upload too large"}, 415: {"description": "not a report file type"},
                          422: {"description": "no file could be read"}})
-    def upload(who: Admin, files: Annotated[list[UploadFile], File(description="one or more report files")]) -> dict:
-        if len(files) > int(api["max_files"]):
-            raise Problem(413, f"at most {api['max_files']} files per upload")
-        bad = [safe_name(f.filename) for f in files if PurePath(safe_name(f.filename)).suffix.lower() not in SUPPORTED_SUFFIXES]
+    def upload(who: Admin, files: Annotated[list[UploadFile], File(min_length=1, max_length=max_files,
+                                                                   description="one or more report files")]) -> dict:
+        if len(files) > max_files:
+            raise Problem(413, f"at most {max_files} files per upload")
+        names = [_upload_name(f) for f in files]
+        bad = [name for name in names if PurePath(name).suffix.lower() not in SUPPORTED_SUFFIXES]
         if bad:
             raise Problem(415, f"{', '.join(bad)}: not a report file type (accepted: {', '.join(SUPPORTED_SUFFIXES)})")
-        folder = Path(index_root) / UPLOADS
+        folder = uploads_folder()
         folder.mkdir(parents=True, exist_ok=True)
         stored, shown, manifest = [], {}, {}
-        for f in files:
-            name = safe_name(f.filename)
+        for f, name in zip(files, names, strict=True):
             data = f.file.read()
             # the stored name is the content hash: the client's file name never becomes a path
             target = folder / (hashlib.sha256(data).hexdigest()[:24] + PurePath(name).suffix.lower())
@@ -661,39 +950,52 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
                 tmp = folder / f".{uuid.uuid4().hex}.part"
                 tmp.write_bytes(data)
                 os.replace(tmp, target)
+            if target in stored:  # the same file twice in one upload
+                continue
             stored.append(target)
             shown[str(target)] = name
             manifest[target.name] = {"source": name}
         result = _run_ingest(paths=stored, manifest=manifest)
         out = _ingest_out(result, shown)
-        if result.failed and len(result.failed) == len(result.files):
-            for f in result.failed:
-                Path(f.path).unlink(missing_ok=True)
-            raise Problem(422, "; ".join(f"{shown.get(f.path, '?')}: {f.error}" for f in result.failed), files=out["files"])
-        for f in result.failed:
-            Path(f.path).unlink(missing_ok=True)
+        failed = []
+        for f, line in zip(result.files, out["files"], strict=True):
+            if f.status in ("added", "updated") and not f.passages:
+                # counted by ingest, but a text without passages is no report: not listed, not searchable
+                line.update(status="failed", report_id=None, error="no passage could be cut from its text")
+            if line["status"] in ("failed", "duplicate"):  # an upload is kept only while it is indexed
+                unlink_upload(f.path)
+            if line["status"] == "failed":
+                failed.append(line)
+        if failed and len(failed) == len(out["files"]):
+            raise Problem(422, "; ".join(f"{line['file']}: {line['error']}" for line in failed), files=out["files"])
+        # the files indexed first (the first line names a report, which DELETE /v1/reports/{id} can remove)
+        out["files"].sort(key=lambda line: line["status"] == "failed")
         return out
 
-    @app.delete("/v1/reports/{report_id}", response_model=IngestOut, tags=["reports"],
+    @app.delete("/v1/reports/{report_id}", response_model=IngestOut, tags=["reports"], operation_id="delete_report",
                 summary="Remove one report from the index (admin)", responses={404: {"description": "no such report"}})
-    def delete_report(who: Admin, report_id: str) -> dict:
-        if not re.fullmatch(r"[0-9a-f]{16}", report_id):
-            raise Problem(404, f"no indexed report has the id {report_id!r}")
+    def delete_report(who: Admin, report_id: Annotated[str, FastAPIPath(description="as GET /v1/reports lists it "
+                                                                                     "(16 hex digits)")]) -> dict:
+        if not re.fullmatch(r"[0-9a-f]{16}", report_id):  # 404, not 422: any other id names no report
+            raise Problem(404, f"no indexed report has the id {report_id[:40]!r}")
         try:
             result = _run_ingest(paths=[], remove=[report_id])
         except KeyError as exc:
             raise Problem(404, str(exc.args[0])) from exc
         for f in result.files:
-            path = Path(f.path)
-            if f.status == "removed" and path.parent == Path(index_root) / UPLOADS:
-                path.unlink(missing_ok=True)
+            if f.status == "removed":
+                unlink_upload(f.path)
         return _ingest_out(result, {})
+
+    @app.delete("/v1/reports/", include_in_schema=False)
+    def delete_nothing(who: Admin) -> dict:  # an empty id (a failed file's) is no report, not another method
+        raise Problem(404, "no report id given")
 
     @app.post("/v1/index/reload", tags=["reports"], summary="Switch to the newest index generation now (admin)")
     def reload(who: Admin) -> dict[str, Any]:
         generation = live.reload()
         if generation is None:
-            raise Problem(503, f"the index is not ready: {live.problem}", headers={"Retry-After": "2"})
+            raise not_ready(live.problem)
         return {"generation": generation}
 
     @app.get("/v1/models", response_model=ModelsOut, tags=["openai"], summary="OpenAI-compatible model list")
@@ -753,19 +1055,16 @@ def _text_of(content) -> str:
         return ""
     if isinstance(content, str):
         return content
-    return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type") == "text")
+    return "".join(str(part.text if isinstance(part, TextPart) else part.get("text", "")) for part in content
+                   if isinstance(part, TextPart) or (isinstance(part, dict) and part.get("type") == "text"))
 
 
-def _user_texts(messages: list[ChatMessage], keep: int = 5) -> list[str]:
-    """The last `keep` user messages with text, oldest first; the last one must be a question."""
-    texts = [_text_of(m.content).strip() for m in messages if m.role == "user"]
+def _user_texts(messages: list, keep: int = 5) -> list[str]:
+    """The last `keep` user messages with text, oldest first (the schema bounds their length)."""
+    texts = [t for m in messages if m.role == "user" and (t := _text_of(m.content).strip())]
     if not texts:
-        raise Problem(422, "messages: there is no user message")
-    if not texts[-1]:
-        raise Problem(422, "messages: the last user message has no text")
-    if any(len(t) > MAX_QUESTION_CHARS for t in texts[-keep:]):
-        raise Problem(422, f"messages: a question is longer than {MAX_QUESTION_CHARS} characters")
-    return [t for t in texts if t][-keep:]
+        raise Problem(422, "messages: there is no user message with text")
+    return texts[-keep:]
 
 
 def _version() -> str:

@@ -277,7 +277,8 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs,
     """Serve the answer API over HTTP (docs at /docs)."""
     import uvicorn
 
-    from .api import ADMIN_KEYS_ENV, READ_KEYS_ENV, SERVE_CONFIG_ENV, Keys, NoDelayHttpProtocol, create_app
+    from .api import ADMIN_KEYS_ENV, READ_KEYS_ENV, SERVE_CONFIG_ENV, Keys, create_app
+    from .api_protocol import GovqaHttpProtocol
     from .live import LiveService
     from .observability import setup_logging
 
@@ -291,6 +292,9 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs,
                                    f"{host}; set keys, listen on 127.0.0.1, or pass --allow-no-auth")
         click.echo(f"govqa: no API keys set ({READ_KEYS_ENV}, {ADMIN_KEYS_ENV}): every caller that can reach "
                    f"{host}:{port} may read and change the index", err=True)
+    # httptools with a limit on request heads (bot/api_protocol.py); forwarded headers are read by the
+    # app, from [api] forwarded_allow_ips only (uvicorn's own default believes any loopback peer)
+    serving = {"http": GovqaHttpProtocol, "proxy_headers": False}
     if workers > 1:
         if config["telegram"]["webhook_url"]:
             raise click.UsageError("the Telegram webhook runs in one process: drop --workers or telegram.webhook_url")
@@ -305,7 +309,7 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs,
             os.environ.setdefault(name, "1")
         _start_watcher(config, LiveService(config), watch_dirs, reload=False)  # workers follow the pointer
         uvicorn.run("bot.api:app_from_environ", factory=True, workers=workers, host=host, port=port, log_level="info",
-                    http=NoDelayHttpProtocol, log_config=log_config)
+                    log_config=log_config, **serving)
         return
     live = LiveService(config, index_dir, poll_seconds=float(config["api"]["reload_seconds"]))
     telegram = None
@@ -317,7 +321,8 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs,
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from exc
     _start_watcher(config, live, watch_dirs)
-    uvicorn.run(create_app(config, live, keys, telegram), host=host, port=port, log_level="info", log_config=log_config)
+    uvicorn.run(create_app(config, live, keys, telegram), host=host, port=port, log_level="info", log_config=log_config,
+                **serving)
 
 
 @main.command("telegram")

@@ -108,9 +108,8 @@ class ApiSection(Section):
     reload_seconds: float = Field(2.0, gt=0)
     # proxies whose X-Forwarded-For / X-Forwarded-Proto are trusted (addresses or networks; "*" all)
     forwarded_allow_ips: StrList = []
-    # origins a browser may call the API from (CORS); empty: none
-    cors_origins: StrList = []
-    # Host headers accepted; empty: any
+    # host names answered without API keys besides loopback's (localhost, 127.0.0.1, [::1]); with
+    # keys every host is
     allowed_hosts: StrList = []
 
 

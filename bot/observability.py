@@ -31,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("govqa.observability")
@@ -196,10 +197,16 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def _route_of(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+def _route_of(scope: Scope, routes=()) -> str:
+    """The route template a request went to; for one refused before routing (a wrong key, a
+    foreign Host), the route it asked for."""
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    for route in routes:
+        if route.matches(scope)[0] == Match.FULL:
+            return route.path
+    return "unmatched"
 
 
 def _answer_of(route: str, content_type: str, body: bytes) -> dict | None:
@@ -230,8 +237,8 @@ class _Observe:
     """ASGI middleware: counts and times every request, reads answer and ingest responses for
     their outcome, and writes the query log."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, query_log: QueryLog | None):
-        self.app, self.metrics, self.query_log = app, metrics, query_log
+    def __init__(self, app: ASGIApp, metrics: Metrics, query_log: QueryLog | None, routes=()):
+        self.app, self.metrics, self.query_log, self.routes = app, metrics, query_log, routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -248,7 +255,7 @@ class _Observe:
             nonlocal status, content_type, size, wanted
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                route = _route_of(scope)  # routed by now
+                route = _route_of(scope, self.routes)  # routed by now
                 wanted = (route in ANSWER_ROUTES and scope["method"] == "POST") or \
                     (route in INGEST_ROUTES and scope["method"] in ("POST", "DELETE"))
                 for k, v in message.get("headers", []):
@@ -264,7 +271,7 @@ class _Observe:
             await self.app(scope, receive, observed_send)
         finally:
             took = time.perf_counter() - started
-            route = _route_of(scope)
+            route = _route_of(scope, self.routes)
             method = scope["method"]
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(took)
@@ -302,7 +309,7 @@ def instrument(app, config: dict, live=None, keys=None) -> Metrics:
     folder = section.get("query_log") or ""
     query_log = QueryLog(folder, int(section.get("query_log_days", 30))) if folder else None
     metrics = Metrics(live)
-    app.add_middleware(_Observe, metrics=metrics, query_log=query_log)
+    app.add_middleware(_Observe, metrics=metrics, query_log=query_log, routes=app.router.routes)
 
     async def metrics_endpoint(request: Request) -> Response:
         if keys is not None and keys.enabled:

@@ -30,8 +30,8 @@ def test_the_keys_other_parts_read_and_their_defaults():
                                    "max_files", "reload_seconds")} == {
         "host": "127.0.0.1", "port": 8000, "rate_per_second": 20.0, "burst": 40, "max_body_bytes": 65536,
         "max_upload_bytes": 52428800, "max_files": 20, "reload_seconds": 2.0}
-    assert {k: c["api"][k] for k in ("forwarded_allow_ips", "cors_origins", "allowed_hosts")} == {
-        "forwarded_allow_ips": [], "cors_origins": [], "allowed_hosts": []}
+    assert {k: c["api"][k] for k in ("forwarded_allow_ips", "allowed_hosts")} == {
+        "forwarded_allow_ips": [], "allowed_hosts": []}
     assert c["observability"] == {"query_log": "", "query_log_days": 30, "log_json": False}
     assert c["limits"] == {"max_expanded_mb": 200}
     assert c["telegram"] == {"api_base_url": "", "allowed_chats": [], "webhook_url": ""}
@@ -86,12 +86,12 @@ def test_environment_nesting_overrides_the_file_and_leaves_the_rest(tmp_path):
     assert isinstance(typed, Settings) and typed.api.port == 9000 and typed.index.keep_generations == 5
 
 
-@pytest.mark.parametrize("raw", ['["https://a.example.org", "https://b.example.org"]',
-                                 "https://a.example.org,https://b.example.org",
-                                 " https://a.example.org , https://b.example.org, "])
+@pytest.mark.parametrize("raw", ['["a.example.org", "b.example.org"]',
+                                 "a.example.org,b.example.org",
+                                 " a.example.org , b.example.org, "])
 def test_lists_from_json_or_comma_separated(raw):
-    c = load_config(CONFIG, environ={"GOVQA_API__CORS_ORIGINS": raw})
-    assert c["api"]["cors_origins"] == ["https://a.example.org", "https://b.example.org"]
+    c = load_config(CONFIG, environ={"GOVQA_API__ALLOWED_HOSTS": raw})
+    assert c["api"]["allowed_hosts"] == ["a.example.org", "b.example.org"]
 
 
 def test_list_values_of_numbers_and_in_toml(tmp_path):
@@ -102,15 +102,15 @@ def test_list_values_of_numbers_and_in_toml(tmp_path):
     with pytest.raises(ConfigError, match=r"telegram\.allowed_chats: expected an integer \(item 2\), got 'x'"):
         load_config(CONFIG, environ={"GOVQA_TELEGRAM__ALLOWED_CHATS": "1,x"})
     path = tmp_path / "config.toml"
-    path.write_text('[api]\nforwarded_allow_ips = ["10.0.0.1", "10.0.0.2"]\ncors_origins = "https://a.org"\n',
+    path.write_text('[api]\nforwarded_allow_ips = ["10.0.0.1", "10.0.0.2"]\nallowed_hosts = "a.org"\n',
                     encoding="utf-8")
     c = load_config(path, environ={})
-    assert c["api"]["forwarded_allow_ips"] == ["10.0.0.1", "10.0.0.2"] and c["api"]["cors_origins"] == ["https://a.org"]
+    assert c["api"]["forwarded_allow_ips"] == ["10.0.0.1", "10.0.0.2"] and c["api"]["allowed_hosts"] == ["a.org"]
 
 
 def test_the_settings_dict_is_json(tmp_path):
     """`govqa serve --workers N` hands the settings to its workers as JSON."""
     import json
 
-    c = load_config(CONFIG, environ={"GOVQA_API__CORS_ORIGINS": "a,b"})
+    c = load_config(CONFIG, environ={"GOVQA_API__ALLOWED_HOSTS": "a,b"})
     assert json.loads(json.dumps(c)) == c
