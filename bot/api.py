@@ -42,7 +42,7 @@ from retriever.store import report_dict
 from .answer import MAX_QUESTION_CHARS, MISSING, Answer
 from .facts import DEFAULT_LIMIT, MAX_LIMIT
 from .live import LiveService, NotReadyError
-from .observability import instrument
+from .observability import METRICS_PATH, instrument
 from .render import chat_text
 from .service import index_settings
 
@@ -280,7 +280,7 @@ class Guard:
                     raise Problem(403, "a request from another site's page may not change anything here")
                 if headers.get("sec-fetch-site") == "cross-site":
                     raise Problem(403, "a request from another site's page may not change anything here")
-        if not path.startswith("/v1/"):
+        if not (path.startswith("/v1/") or path == METRICS_PATH):
             return None
         if not self.keys.enabled:
             who = Caller(f"ip:{self._client(scope)}", admin=True)
@@ -316,6 +316,7 @@ class CitationOut(BaseModel):
     end: int
     score: float
     mark: list[int] | None = Field(None, description="the answering clause, as [start, end) within the excerpt")
+    report_id: str = Field("", description="the report's id (as in /v1/reports)")
 
 
 class Searched(BaseModel):
@@ -741,7 +742,7 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
     proxies = forwarded_allow_ips(config)
     if proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
-    instrument(app, config, live, keys)  # outermost: refused requests are counted too
+    instrument(app, config, live)  # outermost: refused requests are counted too
 
     if telegram is not None:
         from .telegram import WEBHOOK_PATH

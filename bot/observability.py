@@ -1,5 +1,5 @@
-"""Metrics, logs and the query log of `govqa serve`, all hooked in by one call: `instrument(app, config,
-live, keys)` in create_app.
+"""Metrics, logs and the query log of `govqa serve`, all hooked in by one call: `instrument(app, config, live)`
+in create_app.
 
 - /metrics (Prometheus text format): requests by route and status, request latency by route,
   answers found and refused, ingest durations (uploads and removals through the API), and the index
@@ -30,7 +30,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -302,9 +302,9 @@ class _Observe:
 # ---------------------------------------------------------------- the entry point
 
 
-def instrument(app, config: dict, live=None, keys=None) -> Metrics:
+def instrument(app, config: dict, live=None) -> Metrics:
     """Metrics, the /metrics endpoint and the query log on `app` (a FastAPI app, before it starts).
-    `keys` (bot.api.Keys): with keys configured /metrics needs a read or admin key."""
+    With keys configured, /metrics needs a read or admin key like /v1 (bot.api.Guard checks it)."""
     section = config.get("observability", {})
     folder = section.get("query_log") or ""
     query_log = QueryLog(folder, int(section.get("query_log_days", 30))) if folder else None
@@ -312,16 +312,6 @@ def instrument(app, config: dict, live=None, keys=None) -> Metrics:
     app.add_middleware(_Observe, metrics=metrics, query_log=query_log, routes=app.router.routes)
 
     async def metrics_endpoint(request: Request) -> Response:
-        if keys is not None and keys.enabled:
-            key = request.headers.get("x-api-key") or ""
-            if not key:
-                scheme, _, token = request.headers.get("authorization", "").partition(" ")
-                key = token.strip() if scheme.lower() == "bearer" else ""
-            if not key or keys.role(key) is None:
-                detail = "an API key is required (X-API-Key or Authorization: Bearer)" if not key else "the API key is not valid"
-                return JSONResponse({"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": detail},
-                                    status_code=401, media_type="application/problem+json",
-                                    headers={"WWW-Authenticate": "Bearer"})
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route(METRICS_PATH, metrics_endpoint, methods=["GET"], include_in_schema=False)
