@@ -318,6 +318,16 @@ def _order(passages: list[Passage], reports: dict[str, Report]) -> list[Passage]
 def _build_all(staged: Path, current: GenerationInfo | None, reports: dict[str, Report], changed: set[str],
                fresh: list[Passage], log, embedder: Embedder, settings: IndexSettings, result: IngestResult) -> None:
     old = Index(current.path, embedder.name, embedder.dim) if current else None
+    try:
+        _build_all_from(staged, old, current, reports, changed, fresh, log, embedder, settings, result)
+    finally:  # its leases would keep the old generations from the cleanup after this build
+        if old is not None:
+            old.release()
+
+
+def _build_all_from(staged: Path, old: Index | None, current: GenerationInfo | None, reports: dict[str, Report],
+                    changed: set[str], fresh: list[Passage], log, embedder: Embedder, settings: IndexSettings,
+                    result: IngestResult) -> None:
     kept = [p for p in (old.all_passages() if old else []) if p.report_id in reports and p.report_id not in changed]
     full = {rid: (old.report_by_id[rid] if rid not in changed else r) for rid, r in reports.items()}  # with texts
     passages = _order(kept + fresh, full)
