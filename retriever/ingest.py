@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import time
 import tomllib
 from collections.abc import Callable, Iterable
@@ -66,18 +67,55 @@ class IngestResult:
         return [f for f in self.files if f.status == "failed"]
 
 
+def storable_path(path: str | bytes | Path) -> str:
+    """A path as text that can be stored and shown: bytes of a name that are not valid UTF-8 (which
+    Python holds as lone surrogates) written as \\xNN."""
+    text = os.fsdecode(path) if isinstance(path, bytes) else str(path)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def is_utf8_name(path: str | Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(c: str) -> str:
+    if c.isprintable() or c in " \u3000":
+        return c
+    o = ord(c)
+    return _NAMED.get(c) or (f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
+
+
+def printable(text: str) -> str:
+    """Text for a terminal: control and other invisible characters (a file name may hold escape
+    sequences, line breaks or a right-to-left override) escaped, and bytes that are not UTF-8
+    escaped as storable_path does."""
+    text = storable_path(text)
+    return text if text.isprintable() else "".join(map(_escape, text))
+
+
 def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileResult]]:
     """Report files under the given files and folders, and failures for paths that are not."""
     files, problems = [], []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
-                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not found:
+                problems.append(FileResult(storable_path(path), "failed", error=(
+                    f"no report files found in this folder (looked for {', '.join(SUPPORTED_SUFFIXES)})")))
+            files += found
         elif path.is_file():
             files.append(path)
         else:
-            problems.append(FileResult(str(path), "failed", error="no such file or folder"))
+            problems.append(FileResult(storable_path(path), "failed", error="no such file or folder"))
     seen, unique = set(), []
     for f in files:
         key = f.resolve()
@@ -196,7 +234,11 @@ def ingest(
         new_reports: list[Report] = []
         for file in files:
             if progress:
-                progress(str(file))
+                progress(storable_path(file))
+            if not is_utf8_name(file):  # it could be neither stored nor shown: its own failure, not the ingest's
+                result.files.append(FileResult(storable_path(file), "failed", error=(
+                    "the file name is not valid UTF-8 (its bytes are shown as \\xNN); rename the file to index it")))
+                continue
             try:
                 report = parse_report(file, _manifest_for(file, manifests, manifest or {}))
             except (ReportReadError, ValueError) as exc:
@@ -240,7 +282,9 @@ def ingest(
         changed = {r.id for r in new_reports}
         fresh = [p for r in new_reports for p in chunk_report(r)]
         touched = [f for f in result.files if f.status != "unchanged"]
-        if current is None or touched:
+        # only a change to what is indexed writes a generation: files that are unchanged, duplicates
+        # or failed leave the index (and its log) as it was
+        if rebuild or new_reports or any(f.status == "removed" for f in result.files):
             log = (current.log() if current else []) + [(time.time(), f.path, f.status, f.error) for f in touched]
             name = root.next_name()
             staged = root.staging(name)

@@ -46,7 +46,7 @@ READER = textwrap.dedent("""
     from retriever.index import Index, IndexDir
     from retriever.search import HybridSearcher
 
-    emb = make_embedder("hashing", dim=%d)
+    emb = make_embedder("hashing", dim=DIM)
     index = Index(IndexDir(sys.argv[1]).current_path(), emb.name, emb.dim)
     searcher = HybridSearcher(index, emb)
     print(json.dumps({"generation": index.generation}), flush=True)
@@ -63,7 +63,7 @@ READER = textwrap.dedent("""
         t.start()
         t.join()
         print(json.dumps(out, ensure_ascii=False), flush=True)
-""" % HASHING)
+""").replace("DIM", str(HASHING))
 
 
 def test_a_reader_keeps_answering_across_later_ingests_that_clean_up(tmp_path):
@@ -102,3 +102,29 @@ def test_a_reader_keeps_answering_across_later_ingests_that_clean_up(tmp_path):
         if reader.poll() is None:
             reader.kill()
             reader.wait()
+
+
+# --- 3. a file name that is not UTF-8; control characters in names ----------------------------
+
+def test_a_file_name_that_is_not_utf8_is_one_failure_among_others_and_printed_escaped(tmp_path):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "guoziwei_2023.txt", folder)
+    text = (SAMPLES / "guoziwei_2023.txt").read_text(encoding="utf-8")
+    bad = os.path.join(os.fsencode(folder), b"bad_\xff.txt")
+    with open(bad, "wb") as handle:
+        handle.write(text.replace("国资委", "统计局").encode("utf-8"))
+    (folder / "ctl_\x1b[31mred\n.txt").write_text(text.replace("国资委", "审计局"), encoding="utf-8")
+    env = _env() | {"GOVQA_EMBEDDER__NAME": "hashing", "GOVQA_EMBEDDER__DIM": str(HASHING)}
+    index = tmp_path / "index"
+    r = subprocess.run([sys.executable, "-m", "bot.cli", "ingest", "--index", str(index), str(folder)],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, errors="surrogateescape")
+    assert r.returncode == 1, r.stderr  # one file failed; the others are indexed
+    assert "bad_\\xff.txt: the file name is not valid UTF-8" in r.stdout
+    assert "ctl_\\x1b[31mred\\n.txt" in r.stdout and "\x1b" not in r.stdout
+    assert "2 reports" in r.stdout
+    # in the library: its own failure, with a name that can be stored and shown
+    result = ingest(tmp_path / "index2", [folder], make_embedder("hashing", dim=HASHING))
+    failed = {Path(f.path).name: f.error for f in result.failed}
+    assert list(failed) == ["bad_\\xff.txt"] and "UTF-8" in failed["bad_\\xff.txt"]
+    assert result.reports == 2 and result.generation
