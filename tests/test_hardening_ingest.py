@@ -128,3 +128,71 @@ def test_a_file_name_that_is_not_utf8_is_one_failure_among_others_and_printed_es
     failed = {Path(f.path).name: f.error for f in result.failed}
     assert list(failed) == ["bad_\\xff.txt"] and "UTF-8" in failed["bad_\\xff.txt"]
     assert result.reports == 2 and result.generation
+
+
+# --- 4. zip bombs -----------------------------------------------------------------------------
+
+W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+def _docx(path: Path, body_chunks, chunk: str = "") -> Path:
+    """A minimal, valid .docx whose document.xml is the paragraphs given, streamed (a bomb's
+    expanded size never sits in this process's memory)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+                   'package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-'
+                   'package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override '
+                   'PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+                   'wordprocessingml.document.main+xml"/></Types>')
+        z.writestr("_rels/.rels", '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+                   'package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
+                   'officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>')
+        with z.open("word/document.xml", "w", force_zip64=True) as doc:
+            doc.write(f'<?xml version="1.0" encoding="UTF-8"?><w:document {W}><w:body>'.encode())
+            for text in body_chunks:
+                doc.write(f"<w:p><w:r><w:t>{text}</w:t></w:r></w:p>".encode())
+            doc.write(b"</w:body></w:document>")
+    return path
+
+
+INGEST_AND_MEASURE = textwrap.dedent("""
+    import json, resource, sys
+    from embeddings import make_embedder
+    from retriever.ingest import ingest
+
+    result = ingest(sys.argv[1], [sys.argv[2]], make_embedder("hashing", dim=64))
+    print(json.dumps({"files": {f.path.rsplit("/", 1)[-1]: [f.status, f.error] for f in result.files},
+                      "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}, ensure_ascii=False))
+""")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")
+def test_a_docx_zip_bomb_is_refused_before_it_is_read_and_memory_stays_bounded(tmp_path):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "guoziwei_2023.txt", folder)
+    line = "法治政府建设" * 1000  # 18 KB a paragraph, compressing about 1000 times
+    bomb = _docx(folder / "bomb.docx", (line for _ in range(30_000)))  # 540 MB expanded
+    assert bomb.stat().st_size < 2 * 1024 * 1024
+    good = _docx(folder / "good.docx", ["青石县市场监督管理局2024年度法治政府建设工作报告", *NEW_REPORT.splitlines()[1:]])
+
+    def run(target: Path) -> dict:
+        r = subprocess.run([sys.executable, "-c", INGEST_AND_MEASURE, str(tmp_path / f"index-{target.name}"), str(target)],
+                           capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return json.loads(r.stdout)
+
+    out = run(folder)
+    status, error = out["files"]["bomb.docx"]
+    assert status == "failed" and "zip bomb" in error and "MiB" in error, error
+    assert out["files"]["good.docx"][0] == "added" and out["files"]["guoziwei_2023.txt"][0] == "added"
+    # the peak is the interpreter, numpy, FAISS and jieba, not the bomb (reading it took > 1 GB)
+    assert out["maxrss_kb"] < 400 * 1024, out["maxrss_kb"]
+    # the ratio alone: a member small enough in all, expanding far more than Word XML does
+    from retriever.readers import ReportReadError, read_docx
+
+    small = _docx(tmp_path / "ratio.docx", (line for _ in range(200)))  # 3.6 MB expanded, ratio > 100
+    with pytest.raises(ReportReadError, match="expands .* times"):
+        read_docx(small)
+    assert "法治政府建设" in read_docx(small, max_ratio=10_000)
+    assert good.exists()
