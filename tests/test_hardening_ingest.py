@@ -5,6 +5,7 @@ SQLite); subprocesses where a crash, a kill or a memory bound is the point."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -196,3 +197,170 @@ def test_a_docx_zip_bomb_is_refused_before_it_is_read_and_memory_stays_bounded(t
         read_docx(small)
     assert "法治政府建设" in read_docx(small, max_ratio=10_000)
     assert good.exists()
+
+
+# --- 5. embedding workers end with the ingest, however it ends ---------------------------------
+
+EMBED_IN_WORKERS = textwrap.dedent("""
+    import sys
+    import embeddings.use as use
+    from retriever.ingest import ingest
+
+    use._CHUNK = 20  # several chunks: both workers busy
+    emb = use.USEEmbedder(workers=2)
+    emb.parallel_min = 10
+    ingest(sys.argv[1], [sys.argv[2]], emb)
+""")
+
+
+def _children(pid: int) -> set[int]:
+    """The live descendants of a process, from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
+def test_sigkill_of_an_ingest_leaves_no_embedding_worker_behind(tmp_path):
+    marker = tmp_path / "workers-up"
+    proc = subprocess.Popen([sys.executable, "-c", EMBED_IN_WORKERS, str(tmp_path / "index"), str(SAMPLES)],
+                            env=_env() | {"GOVQA_FAULT_PAUSE": f"workers:{marker}"}, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: marker.exists() or proc.poll() is not None, 300, "the embedding workers to start")
+        assert marker.exists(), proc.stderr.read().decode()[-3000:]
+        workers = _children(proc.pid)
+        assert len(workers) >= 2  # the two workers (and multiprocessing's resource tracker)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    with contextlib.suppress(AssertionError):
+        wait_for(lambda: not any(_alive(p) for p in workers), 30, "the workers to end")
+    left = [p for p in workers if _alive(p)]
+    assert not left, f"orphaned workers: {left}"
+
+
+# --- 11. a no-op ingest writes nothing; clear per-file errors; no library noise ---------------
+
+def test_an_ingest_that_changes_nothing_writes_no_generation(tmp_path):
+    emb = make_embedder("hashing", dim=HASHING)
+    root = IndexDir(tmp_path / "index")
+    first = ingest(root.root, [SAMPLES], emb)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.txt").write_bytes(b"")
+    shutil.copy(SAMPLES / "guoziwei_2023.txt", bad / "copy.txt")
+    before = sorted(p.name for p in root.generations.iterdir())
+    for paths in ([SAMPLES], [SAMPLES, bad], [bad]):  # unchanged, duplicate, failed
+        result = ingest(root.root, paths, emb)
+        assert result.generation == first.generation and result.reports == 5
+        assert sorted(p.name for p in root.generations.iterdir()) == before
+    # nothing indexable into an empty index: still nothing written
+    nothing = ingest(tmp_path / "empty-index", [bad / "empty.txt"], emb)
+    assert nothing.generation is None and IndexDir(tmp_path / "empty-index").current() is None
+    # a real change still writes one
+    assert ingest(root.root, [_report(tmp_path, "new.txt", "白沙县", 11)], emb).generation != first.generation
+
+
+def test_an_empty_folder_says_no_report_files_found(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.md").write_text("not a report", encoding="utf-8")
+    result = ingest(tmp_path / "index", [tmp_path / "empty", tmp_path / "notes"], make_embedder("hashing", dim=HASHING))
+    assert [(Path(f.path).name, f.status) for f in result.files] == [("empty", "failed"), ("notes", "failed")]
+    assert all("no report files found" in f.error and ".docx" in f.error for f in result.files)
+
+
+def test_unreadable_files_get_errors_that_name_the_problem_and_stderr_stays_quiet(tmp_path):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "sheet.docx", "w") as z:  # an .xlsx renamed
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    (folder / "old.docx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600)  # a .doc renamed
+    (folder / "truncated.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n")
+    (folder / "utf16.txt").write_bytes(NEW_REPORT.encode("utf-16-le"))  # no byte-order mark
+    (folder / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import json, sys
+        from embeddings import make_embedder
+        from retriever.ingest import ingest
+        result = ingest(sys.argv[1], [sys.argv[2]], make_embedder("hashing", dim=64))
+        print(json.dumps({f.path.rsplit("/", 1)[-1]: [f.status, f.error] for f in result.files}, ensure_ascii=False))
+    """), str(tmp_path / "index"), str(folder)], capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    files = json.loads(r.stdout)
+    assert files["utf16.txt"][0] == "added"
+    assert "word/document.xml" in files["sheet.docx"][1] and ".xlsx" in files["sheet.docx"][1]
+    assert "not a ZIP archive" in files["old.docx"][1]
+    assert files["truncated.pdf"][0] == "failed" and files["truncated.pdf"][1].startswith("not a readable .pdf file: ")
+    assert "binary" in files["binary.txt"][1]
+    assert not any("KeyError" in error or "BadZipFile" in error for _, error in files.values())
+    assert r.stderr == ""  # pypdf's "EOF marker not found" and the like stay off stderr
+
+
+# --- 17. progress of the embedding stage --------------------------------------------------------
+
+def test_embedding_progress_is_reported_to_a_callback(tmp_path, use_embedder):
+    seen = []
+    for name, emb in (("hashing", make_embedder("hashing", dim=HASHING)), ("use", use_embedder)):
+        seen.clear()
+        result = ingest(tmp_path / name, [SAMPLES], emb, embed_progress=lambda done, total: seen.append((done, total)))
+        assert seen and seen[-1] == (result.embedded, result.embedded)
+        assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_a_terminal_shows_an_embedding_progress_bar(tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    script = textwrap.dedent("""
+        import sys
+        import retriever.ingest as ri
+        from embeddings import make_embedder
+        ri.EMBED_BAR_MIN, ri.EMBED_BAR_DELAY = 1, 0
+        ri.ingest(sys.argv[1], [sys.argv[2]], make_embedder("hashing", dim=64))
+    """)
+    outputs = {}
+    for terminal in (True, False):
+        main, side = pty.openpty() if terminal else os.pipe()
+        if terminal:  # 24 rows of 80 columns (a terminal of no size shows no bar)
+            fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"index-{terminal}"), str(SAMPLES)],
+                                env=_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=side)
+        os.close(side)
+        chunks = []
+        while True:
+            try:
+                data = os.read(main, 65536)
+            except OSError:  # the pty's other end closed
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.close(main)
+        assert proc.wait(timeout=300) == 0
+        outputs[terminal] = b"".join(chunks).decode("utf-8", "replace")
+    assert "embedding" in outputs[True] and "passage" in outputs[True]
+    assert outputs[False] == ""
