@@ -373,3 +373,33 @@ def test_a_terminal_shows_an_embedding_progress_bar(tmp_path):
         outputs[terminal] = b"".join(chunks).decode("utf-8", "replace")
     assert "embedding" in outputs[True] and "passage" in outputs[True]
     assert outputs[False] == ""
+
+
+# --- 16. portability: cores and the index lock ----------------------------------------------------
+
+def test_cores_are_counted_where_the_process_may_run_and_the_index_lock_excludes_other_processes(tmp_path):
+    from embeddings.use import available_cores
+    from retriever.index import IndexBusyError
+
+    cores = available_cores()
+    assert cores >= 1
+    if hasattr(os, "sched_getaffinity"):
+        assert cores == len(os.sched_getaffinity(0))
+    root = IndexDir(tmp_path / "index")
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import sys
+        from retriever.index import IndexDir
+        with IndexDir(sys.argv[1]).lock():
+            print("held", flush=True)
+            sys.stdin.read()
+    """), str(root.root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(IndexBusyError):
+            with root.lock(wait=False):
+                pass
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    with root.lock(wait=False):  # released with the process
+        pass
