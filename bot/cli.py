@@ -58,19 +58,24 @@ def _review_files(result: IngestResult) -> list:
 
 
 def print_ingest(result: IngestResult) -> None:
+    # names, errors and metadata come from files: control characters (escape sequences, line
+    # breaks) and bytes that are not UTF-8 are printed escaped
+    from retriever.ingest import printable
+
     for f in result.files:
         if f.status == "failed":
-            click.echo(f"  FAILED     {f.path}: {f.error}")
+            click.echo(f"  FAILED     {printable(f.path)}: {printable(f.error)}")
         else:
-            detail = f" ({f.error})" if f.error else ""
-            click.echo(f"  {f.status:<10} {Path(f.path).name}: {f.org or '单位不明'} · {year_label(f.year)} · {f.passages} passages{detail}")
+            detail = f" ({printable(f.error)})" if f.error else ""
+            click.echo(f"  {f.status:<10} {printable(Path(f.path).name)}: {printable(f.org) or '单位不明'} · "
+                       f"{year_label(f.year)} · {f.passages} passages{detail}")
             if f.review and f.status != "removed":
-                click.echo(f"             {_needs_review(f.review)}")
+                click.echo(f"             {printable(_needs_review(f.review))}")
             for warning in f.warnings:
-                click.echo(f"             warning: {warning}")
-    click.echo(f"index {result.generation}: {result.reports} reports, {result.passages} passages "
-               f"({result.embedded} embedded now), {result.seconds:.1f}s; {len(result.failed)} failed; "
-               f"{len(_review_files(result))} need review")
+                click.echo(f"             warning: {printable(warning)}")
+    click.echo(f"index {result.generation or '(none: nothing indexed)'}: {result.reports} reports, "
+               f"{result.passages} passages ({result.embedded} embedded now), {result.seconds:.1f}s; "
+               f"{len(result.failed)} failed; {len(_review_files(result))} need review")
 
 
 @main.command("ingest")

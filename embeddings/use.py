@@ -6,6 +6,11 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -19,6 +24,55 @@ PARALLEL_MIN = 2000
 _CHUNK = 500  # texts a worker task
 
 log = logging.getLogger("govqa.embeddings")
+
+WATCHDOG_SECONDS = 0.5  # how often a worker checks that its parent is alive (where no OS signal tells it)
+
+
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the OS has one (Linux; Python
+    3.13's os.process_cpu_count), else all the machine's (macOS, Windows)."""
+    counter = getattr(os, "process_cpu_count", None)
+    if counter is not None:
+        return max(1, counter() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this (worker) process end when `parent` does, even when the parent is SIGKILLed and
+    cannot shut its pool down: on Linux the kernel sends SIGKILL (prctl PR_SET_PDEATHSIG); everywhere
+    a daemon thread checks every WATCHDOG_SECONDS that the parent is still this process's parent
+    (an orphan is re-parented, to init or a subreaper) and exits at once if not."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError) as exc:  # pragma: no cover - no prctl: the watchdog remains
+            log.debug("no PR_SET_PDEATHSIG: %s", exc)
+    if os.getppid() != parent:  # it died before the signal was asked for
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCHDOG_SECONDS)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="govqa-parent-watchdog", daemon=True).start()
+
+
+FAULT_ENV = "GOVQA_FAULT_PAUSE"  # as retriever.index.checkpoint: "workers:<marker>" pauses with the workers up
+
+
+def _pause_for_tests(stage: str) -> None:
+    want, _, marker = os.environ.get(FAULT_ENV, "").partition(":")
+    if want == stage and marker:
+        Path(marker).write_text(stage, encoding="utf-8")
+        while True:
+            time.sleep(3600)
 
 
 def one_numpy_blas_thread() -> None:
@@ -47,7 +101,7 @@ class USEEmbedder:
 
         if not isinstance(workers, int) or workers < 0:
             raise ValueError(f"embedder workers must be 0 (one a core) or a positive integer, got {workers!r}")
-        self.workers = workers or len(os.sched_getaffinity(0))
+        self.workers = workers or available_cores()
         self.parallel_min = PARALLEL_MIN
         one_numpy_blas_thread()
         model = USE()
@@ -59,22 +113,38 @@ class USEEmbedder:
             backend._threadpool = None
         self._model = model
 
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
+    def embed_documents(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """`progress`, if given, is called with the number of texts embedded so far, after each
+        chunk of them."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.workers > 1 and len(texts) >= self.parallel_min:
             try:
-                return self._embed_in_workers(list(texts))
+                return self._embed_in_workers(list(texts), progress)
             except (BrokenProcessPool, OSError) as exc:  # workers that cannot start (say, __main__ is not a file)
                 log.warning("embedding in one process: %s", exc)
-        return l2_normalise(self._model.encode(list(texts)))
+        if progress is None:
+            return l2_normalise(self._model.encode(list(texts)))
+        out = []
+        for start in range(0, len(texts), _CHUNK):
+            out.append(l2_normalise(self._model.encode(list(texts[start : start + _CHUNK]))))
+            progress(min(start + _CHUNK, len(texts)))
+        return np.concatenate(out)
 
-    def _embed_in_workers(self, texts: list[str]) -> np.ndarray:
+    def _embed_in_workers(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         chunks = [texts[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
-        # spawned, not forked: an ingest may run in a thread of a multi-threaded server
+        # spawned, not forked: an ingest may run in a thread of a multi-threaded server; each worker
+        # ends with this process, however it ends (die_with_parent)
+        out, done = [], 0
         with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_start_worker) as pool:
-            return np.concatenate(list(pool.map(_embed_in_worker, chunks)))
+                                 initializer=_start_worker, initargs=(os.getpid(),)) as pool:
+            for chunk, vectors in zip(chunks, pool.map(_embed_in_worker, chunks), strict=True):
+                out.append(vectors)
+                done += len(chunk)
+                if progress:
+                    progress(done)
+                _pause_for_tests("workers")
+        return np.concatenate(out)
 
     def embed_query(self, text: str) -> np.ndarray:
         return l2_normalise(self._model.encode([text]))[0]
@@ -83,8 +153,9 @@ class USEEmbedder:
 _worker: USEEmbedder | None = None
 
 
-def _start_worker() -> None:
+def _start_worker(parent: int) -> None:
     global _worker
+    die_with_parent(parent)
     _worker = USEEmbedder(workers=1)
 
 

@@ -5,12 +5,13 @@ temporary directory that the next build removes."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import logging
 import os
 import shutil
 import sqlite3
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,9 +39,17 @@ from .store import (
 from .tokenize import BM25_B, BM25_K1, Vocabulary, dictionary_hash
 from .types import Passage, Report
 
+try:  # POSIX (Linux, macOS): leases are shared flock locks
+    import fcntl
+except ImportError:  # pragma: no cover - Windows, where an open file cannot be deleted anyway
+    fcntl = None
+
 GENERATIONS = "generations"
 CURRENT = "CURRENT"
 LOCK = "LOCK"
+LEASE = ".lease"  # in each generation directory: readers hold a shared lock on it, cleanup an exclusive one
+
+log = logging.getLogger("govqa.index")
 
 
 class IndexBusyError(RuntimeError):
@@ -49,6 +58,74 @@ class IndexBusyError(RuntimeError):
 
 class NoIndexError(RuntimeError):
     """There is no index at the configured place yet."""
+
+
+class GenerationGoneError(NoIndexError):
+    """The generation was removed (by cleanup after later ingests) before it could be leased; load
+    the current one again."""
+
+
+class Lease:
+    """A shared lock on a generation directory's lease file, held while a reader uses the directory
+    (its segment's files). Cleanup removes only directories it can lock exclusively, so a directory
+    any live reader (any process, any thread) holds is never removed; a reader that dies releases
+    its leases with its file descriptors. Released by `release()` or when garbage collected."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._fd = _open_lease(directory, create=(directory / "store.sqlite").exists())
+        self._finalizer = weakref.finalize(self, os.close, self._fd) if self._fd is not None else None
+        if self._fd is not None and fcntl is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_SH)  # waits while a cleanup decides on this directory
+            try:  # removed while we waited: the file we locked is no longer the one at its path
+                gone = os.fstat(self._fd).st_ino != os.stat(directory / LEASE).st_ino
+            except FileNotFoundError:
+                gone = True
+            if gone:
+                self.release()
+                raise GenerationGoneError(f"{directory} was removed by a later ingest's cleanup; load the current generation")
+
+    def release(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
+
+
+def _open_lease(directory: Path, create: bool) -> int | None:
+    """The lease file's descriptor (read-only is enough for flock). A generation written before
+    leases existed gets its file on first use; None when it cannot be made (a read-only index)."""
+    path = directory / LEASE
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        if not directory.is_dir() or not create:
+            raise GenerationGoneError(f"{directory} does not exist (removed by a later ingest's cleanup?)") from None
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError as exc:
+        log.warning("cannot lease %s (%s): a later ingest's cleanup may remove it while it is read", directory, exc)
+        return None
+
+
+def _try_exclusive(directory: Path) -> int | None:
+    """An exclusive lock on the directory's lease file (its descriptor), or None when a reader
+    holds a lease on it. A directory without a lease file yet gets one."""
+    if fcntl is None:  # pragma: no cover - Windows refuses to delete files that are open instead
+        return -1
+    try:
+        fd = os.open(directory / LEASE, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _release(fd: int | None) -> None:
+    if fd is not None and fd >= 0:
+        os.close(fd)
 
 
 ANN_KINDS = ("ivf", "hnsw")
@@ -137,17 +214,21 @@ class IndexDir:
 
     @contextlib.contextmanager
     def lock(self, wait: bool = True):
-        """Serialises ingests: a second one waits, or fails at once with wait=False."""
+        """Serialises ingests: a second one waits, or fails at once with wait=False. An OS file
+        lock (filelock: flock on Linux and macOS, LockFileEx on Windows), released when the holder
+        dies."""
+        from filelock import FileLock, Timeout
+
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / LOCK, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError as exc:
-                raise IndexBusyError(f"another ingest is running on {self.root} (try again, or drop --no-wait)") from exc
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        lock = FileLock(self.root / LOCK, timeout=-1 if wait else 0, thread_local=False)
+        try:
+            lock.acquire()
+        except Timeout as exc:
+            raise IndexBusyError(f"another ingest is running on {self.root} (try again, or drop --no-wait)") from exc
+        try:
+            yield
+        finally:
+            lock.release()
 
     def staging(self, name: str) -> Path:
         path = self.generations / f".tmp-{name}"
@@ -174,8 +255,9 @@ class IndexDir:
 
     def cleanup(self, keep: int) -> list[str]:
         """Remove leftovers of interrupted builds and all but the newest `keep` generations (the
-        current one is always kept), except those whose segments a kept generation still uses.
-        Call with the lock held."""
+        current one is always kept), except those whose segments a kept generation still uses and
+        those a live reader holds a lease on (Lease), with the segments they use. Call with the
+        lock held."""
         removed = []
         if self.generations.exists():
             for p in self.generations.iterdir():
@@ -183,19 +265,27 @@ class IndexDir:
                     shutil.rmtree(p, ignore_errors=True)
                     removed.append(p.name)
         current = self.current()
-        if current:  # built and renamed, but the pointer never switched: never served, never will be
-            for name in [n for n in self._names() if n > current]:
-                shutil.rmtree(self.generations / name, ignore_errors=True)
-                removed.append(name)
         names = [n for n in self._names() if n != current]
-        drop = names[: max(0, len(names) - max(keep - 1, 0))]
-        used = set()
-        for name in [n for n in self._names() if n not in drop]:
-            used.update(s["name"] for s in _segments_of(self.generations / name))
-        for name in drop:
-            if name not in used:
-                shutil.rmtree(self.generations / name, ignore_errors=True)
-                removed.append(name)
+        # built and renamed, but the pointer never switched: never served, never will be
+        never = [n for n in names if current and n > current]
+        names = [n for n in names if n not in never]
+        drop = never + names[: max(0, len(names) - max(keep - 1, 0))]
+        held: dict[str, int] = {}  # the candidates no reader holds, locked until removed
+        try:
+            for name in drop:
+                fd = _try_exclusive(self.generations / name)
+                if fd is not None:
+                    held[name] = fd
+            used = set()
+            for name in [n for n in self._names() if n not in held]:  # kept, or leased by a reader
+                used.update(s["name"] for s in _segments_of(self.generations / name))
+            for name in drop:
+                if name in held and name not in used:
+                    shutil.rmtree(self.generations / name, ignore_errors=True)
+                    removed.append(name)
+        finally:
+            for fd in held.values():
+                _release(fd)
         return removed
 
 
@@ -307,6 +397,7 @@ def build_segment(path: Path, reports: list[Report], passages: list[Passage], ve
     background_df = background.df(list(vocab.ids)) if background.df and vocab.ids else None
     data, indices, indptr, df, tokens_total = scores.build(len(vocab.ids), BM25_K1, BM25_B,
                                                            background_df=background_df, background=background)
+    (path / LEASE).touch()
     write_store(path / "store.sqlite", reports, passages, vec_keys, words, log, vocab=zip(vocab.ids, df.tolist(), strict=True),
                 facts=extract_facts(passages))
     entry = {"name": path.name.removeprefix(".tmp-"), "passages": len(passages), "tokens": tokens_total, "deleted": []}
@@ -385,6 +476,7 @@ class Segment:
 
         self.path = path
         self.name = path.name
+        self.lease = Lease(path)  # before anything is read: from here on, cleanup leaves the directory
         self._local = threading.local()
         con = self.con()
         self.reports = read_reports(con)
@@ -423,6 +515,9 @@ class Index:
     def __init__(self, path: str | Path, embedder_name: str, dim: int, reuse: Index | None = None):
         self.path = Path(path)
         self.generation = self.path.name
+        # leased before anything is read, as is each segment (Segment): a later ingest's cleanup
+        # never removes a generation, or a segment, that a loaded Index still answers from
+        self.lease = Lease(self.path)
         self.manifest = read_manifest(self.path / "manifest.json")
         check_manifest(self.manifest, embedder_name, dim, dictionary_hash())
         default = IndexSettings()  # how much of an approximate index a query reads, as the build said
@@ -460,6 +555,13 @@ class Index:
         self.live_rows = np.flatnonzero(self.row_report >= 0) if (self.row_report < 0).any() else None
         # BM25 statistics count deleted rows until the next full build, as the segments' scores do
         self.doc_count = max(self.size, 1)
+
+    def release(self) -> None:
+        """Give up the leases now (they also go when the Index is garbage collected); only for an
+        Index whose segments no other Index shares (`reuse`)."""
+        self.lease.release()
+        for seg in self.segments:
+            seg.lease.release()
 
     def _split(self, rows: np.ndarray):
         """(segment, segment-local rows, positions in `rows`) for each segment some of the rows are in."""

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
+import os
+import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterable
@@ -66,18 +69,55 @@ class IngestResult:
         return [f for f in self.files if f.status == "failed"]
 
 
+def storable_path(path: str | bytes | Path) -> str:
+    """A path as text that can be stored and shown: bytes of a name that are not valid UTF-8 (which
+    Python holds as lone surrogates) written as \\xNN."""
+    text = os.fsdecode(path) if isinstance(path, bytes) else str(path)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def is_utf8_name(path: str | Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(c: str) -> str:
+    if c.isprintable() or c in " \u3000":
+        return c
+    o = ord(c)
+    return _NAMED.get(c) or (f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
+
+
+def printable(text: str) -> str:
+    """Text for a terminal: control and other invisible characters (a file name may hold escape
+    sequences, line breaks or a right-to-left override) escaped, and bytes that are not UTF-8
+    escaped as storable_path does."""
+    text = storable_path(text)
+    return text if text.isprintable() else "".join(map(_escape, text))
+
+
 def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileResult]]:
     """Report files under the given files and folders, and failures for paths that are not."""
     files, problems = [], []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
-                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not found:
+                problems.append(FileResult(storable_path(path), "failed", error=(
+                    f"no report files found in this folder (looked for {', '.join(SUPPORTED_SUFFIXES)})")))
+            files += found
         elif path.is_file():
             files.append(path)
         else:
-            problems.append(FileResult(str(path), "failed", error="no such file or folder"))
+            problems.append(FileResult(storable_path(path), "failed", error="no such file or folder"))
     seen, unique = set(), []
     for f in files:
         key = f.resolve()
@@ -163,10 +203,14 @@ def ingest(
     manifest: dict[str, dict] | None = None,
     remove: Iterable[str] = (),
     progress: Callable[[str], None] | None = None,
+    embed_progress: Callable[[int, int], None] | None = None,
 ) -> IngestResult:
     """Index the report files under `paths` into a new generation of `index_dir`. `manifest` adds
     per-file-name fields (as reports.toml does, plus `source`, the name to show); `remove` drops
-    reports by id (an unknown id is a KeyError, raised before anything is written).
+    reports by id (an unknown id is a KeyError, raised before anything is written). `progress` is
+    called with each file's path as it is read; `embed_progress` with (texts embedded, texts to
+    embed) as the embedding goes; without it, a progress bar on stderr shows the embedding of a
+    large ingest when stderr is a terminal.
 
     The new generation adds one delta segment (the new and changed reports) beside the current
     generation's segments, and marks the replaced and removed reports deleted in theirs, so its
@@ -196,7 +240,11 @@ def ingest(
         new_reports: list[Report] = []
         for file in files:
             if progress:
-                progress(str(file))
+                progress(storable_path(file))
+            if not is_utf8_name(file):  # it could be neither stored nor shown: its own failure, not the ingest's
+                result.files.append(FileResult(storable_path(file), "failed", error=(
+                    "the file name is not valid UTF-8 (its bytes are shown as \\xNN); rename the file to index it")))
+                continue
             try:
                 report = parse_report(file, _manifest_for(file, manifests, manifest or {}))
             except (ReportReadError, ValueError) as exc:
@@ -240,15 +288,18 @@ def ingest(
         changed = {r.id for r in new_reports}
         fresh = [p for r in new_reports for p in chunk_report(r)]
         touched = [f for f in result.files if f.status != "unchanged"]
-        if current is None or touched:
+        # only a change to what is indexed writes a generation: files that are unchanged, duplicates
+        # or failed leave the index (and its log) as it was
+        if rebuild or new_reports or any(f.status == "removed" for f in result.files):
             log = (current.log() if current else []) + [(time.time(), f.path, f.status, f.error) for f in touched]
             name = root.next_name()
             staged = root.staging(name)
             plan = _plan(current, reports, changed, len(fresh), settings)
             if plan is None:
-                _build_all(staged, current, reports, changed, fresh, log, embedder, settings, result)
+                _build_all(staged, current, reports, changed, fresh, log, embedder, settings, result, embed_progress)
             else:
-                _build_delta(staged, current, reports, changed, fresh, log, embedder, settings, result, merge=plan)
+                _build_delta(staged, current, reports, changed, fresh, log, embedder, settings, result, merge=plan,
+                             embed_progress=embed_progress)
             checkpoint("staged")
             root.publish(name, staged)
             checkpoint("published")
@@ -297,16 +348,64 @@ def _plan(current: GenerationInfo | None, reports: dict[str, Report], changed: s
     return len(current.manifest["segments"]) - 1 >= settings.max_deltas
 
 
+EMBED_BAR_MIN = 1000  # texts to embed from which a terminal shows a progress bar
+EMBED_BAR_DELAY = 1.0  # seconds of embedding before the bar shows
+EMBED_BATCH = 1000  # texts an embedder without its own progress reporting is given at a time
+
+
 def _vectors(keys: list[str], texts: list[str], known: dict[str, np.ndarray], embedder: Embedder,
-             result: IngestResult) -> np.ndarray:
+             result: IngestResult, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Vectors for these content keys: the stored ones, the rest embedded now."""
     missing = [i for i, k in enumerate(keys) if k not in known]
     if missing:
-        for i, vec in zip(missing, embedder.embed_documents([texts[i] for i in missing]), strict=True):
-            known[keys[i]] = vec
+        todo = [texts[i] for i in missing]
+        with _embedding_progress(len(todo), progress) as report:
+            for i, vec in zip(missing, _embed(embedder, todo, report), strict=True):
+                known[keys[i]] = vec
     result.embedded = len(missing)
     checkpoint("embedded")
     return np.stack([known[k] for k in keys]) if keys else np.zeros((0, embedder.dim), np.float32)
+
+
+@contextlib.contextmanager
+def _embedding_progress(total: int, progress: Callable[[int, int], None] | None):
+    """A callback taking the number of texts embedded so far: `progress`'s, a tqdm bar on a
+    terminal's stderr for a large ingest, or None."""
+    if progress is not None:
+        yield lambda done: progress(done, total)
+        return
+    if total < EMBED_BAR_MIN or not _stderr_is_terminal():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="passage", desc="embedding", file=sys.stderr, delay=EMBED_BAR_DELAY) as bar:
+        yield lambda done: bar.update(done - bar.n)
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _embed(embedder: Embedder, texts: list[str], report: Callable[[int], None] | None) -> np.ndarray:
+    """embed_documents, reporting progress: through the embedder's own `progress` argument where
+    it has one (USEEmbedder: one pool of worker processes for all the texts), else batch by batch."""
+    if report is None:
+        return embedder.embed_documents(texts)
+    try:
+        takes_progress = "progress" in inspect.signature(embedder.embed_documents).parameters
+    except (TypeError, ValueError):
+        takes_progress = False
+    if takes_progress:
+        return embedder.embed_documents(texts, progress=report)
+    out = []
+    for start in range(0, len(texts), EMBED_BATCH):
+        out.append(embedder.embed_documents(texts[start : start + EMBED_BATCH]))
+        report(min(start + EMBED_BATCH, len(texts)))
+    return np.concatenate(out)
 
 
 def _order(passages: list[Passage], reports: dict[str, Report]) -> list[Passage]:
@@ -316,14 +415,25 @@ def _order(passages: list[Passage], reports: dict[str, Report]) -> list[Passage]
 
 
 def _build_all(staged: Path, current: GenerationInfo | None, reports: dict[str, Report], changed: set[str],
-               fresh: list[Passage], log, embedder: Embedder, settings: IndexSettings, result: IngestResult) -> None:
+               fresh: list[Passage], log, embedder: Embedder, settings: IndexSettings, result: IngestResult,
+               embed_progress: Callable[[int, int], None] | None = None) -> None:
     old = Index(current.path, embedder.name, embedder.dim) if current else None
+    try:
+        _build_all_from(staged, old, current, reports, changed, fresh, log, embedder, settings, result, embed_progress)
+    finally:  # its leases would keep the old generations from the cleanup after this build
+        if old is not None:
+            old.release()
+
+
+def _build_all_from(staged: Path, old: Index | None, current: GenerationInfo | None, reports: dict[str, Report],
+                    changed: set[str], fresh: list[Passage], log, embedder: Embedder, settings: IndexSettings,
+                    result: IngestResult, embed_progress: Callable[[int, int], None] | None = None) -> None:
     kept = [p for p in (old.all_passages() if old else []) if p.report_id in reports and p.report_id not in changed]
     full = {rid: (old.report_by_id[rid] if rid not in changed else r) for rid, r in reports.items()}  # with texts
     passages = _order(kept + fresh, full)
     keys = [_vec_key(embedder.name, embed_text(p)) for p in passages]
     vectors = _vectors(keys, [embed_text(p) for p in passages], find_vectors(current.segment_paths(), keys) if current else {},
-                       embedder, result)
+                       embedder, result, embed_progress)
     # kept passages keep their report's metadata, so their stored words still hold
     kept_ids = {p.id for p in kept}
     known = {pid: w for pid, w in old.live_words().items() if pid in kept_ids} if old else {}
@@ -333,7 +443,7 @@ def _build_all(staged: Path, current: GenerationInfo | None, reports: dict[str, 
 
 def _build_delta(staged: Path, current: GenerationInfo, reports: dict[str, Report], changed: set[str],
                  fresh: list[Passage], log, embedder: Embedder, settings: IndexSettings, result: IngestResult,
-                 merge: bool) -> None:
+                 merge: bool, embed_progress: Callable[[int, int], None] | None = None) -> None:
     entries = [dict(e) for e in current.manifest["segments"]]
     for e in entries:  # reports replaced or removed are deleted from the segment they are in
         gone = {rid for rid, home in current.home.items() if home == e["name"] and (rid not in reports or rid in changed)}
@@ -353,7 +463,8 @@ def _build_delta(staged: Path, current: GenerationInfo, reports: dict[str, Repor
         entries = entries[:1]
     passages = _order(kept + fresh, own)
     keys = [_vec_key(embedder.name, embed_text(p)) for p in passages]
-    vectors = _vectors(keys, [embed_text(p) for p in passages], find_vectors(current.segment_paths(), keys), embedder, result)
+    vectors = _vectors(keys, [embed_text(p) for p in passages], find_vectors(current.segment_paths(), keys), embedder, result,
+                       embed_progress)
     paths = [current.path.parent / e["name"] for e in entries]
 
     def background_df(tokens: list[str]) -> np.ndarray:

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import codecs
+import logging
 import re
+import threading
 from pathlib import Path
 
 SUPPORTED_SUFFIXES = (".txt", ".text", ".docx", ".pdf", ".html", ".htm")
 MAX_FILE_BYTES = 50 * 1024 * 1024
+# Zip-based formats (.docx) are checked before anything is decompressed, by the sizes the archive
+# declares (Python's zipfile never inflates a member past its declared size, so the check holds
+# against an archive that lies): at most MAX_EXPANDED_BYTES in all, at most MAX_ZIP_MEMBERS
+# members, and no member above ZIP_RATIO_FLOOR bytes that expands more than MAX_ZIP_RATIO times
+# its compressed size (real Word XML compresses 5-20 times). Reading a .docx holds its expanded
+# parts and their XML trees, about twice the expanded size: with these defaults an ingest's peak
+# memory stays some 400 MB above its baseline, where a 2 MB bomb expanding to 2 GB took 4.3 GB.
+MAX_EXPANDED_BYTES = 200 * 1024 * 1024
+MAX_ZIP_RATIO = 100
+ZIP_RATIO_FLOOR = 1024 * 1024
+MAX_ZIP_MEMBERS = 10_000
+
+log = logging.getLogger("govqa.readers")
 
 
 class ReportReadError(ValueError):
@@ -22,7 +37,10 @@ def decode_text(data: bytes) -> str:
         if data.startswith(bom):
             return data.decode(encoding)
     if b"\x00" in data[:4096]:
-        raise ReportReadError("the file looks binary (NUL bytes), not text")
+        text = _utf16_without_bom(data)
+        if text is not None:
+            return text
+        raise ReportReadError("the file looks binary (NUL bytes), not text: not UTF-8, GB18030 or UTF-16")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -44,6 +62,23 @@ def decode_text(data: bytes) -> str:
     raise ReportReadError("cannot decide the text encoding (not UTF-8, GB18030/GBK or another known one)")
 
 
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 text written without a byte-order mark (NUL bytes in it are the high bytes of ASCII
+    characters): the byte order whose decoding reads as text, if one does."""
+    if len(data) % 2:
+        return None
+    for encoding in ("utf-16-le", "utf-16-be"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        letters = [c for c in text if not c.isspace()]
+        if letters and sum(c.isprintable() for c in letters) / len(letters) >= 0.98 and (
+                _mostly_readable_chinese(text) or sum(c.isascii() for c in letters) / len(letters) >= 0.9):
+            return text
+    return None
+
+
 def _mostly_readable_chinese(text: str) -> bool:
     letters = [c for c in text if not c.isspace()]
     if not letters:
@@ -53,16 +88,56 @@ def _mostly_readable_chinese(text: str) -> bool:
     return cjk / len(letters) >= 0.3 and readable / len(letters) >= 0.98
 
 
-def read_docx(path: Path) -> str:
+def check_zip(path: Path, kind: str, max_expanded: int | None = None, max_ratio: float | None = None) -> None:
+    """Refuse a zip-based file (`kind`, e.g. ".docx") that is not a zip archive or would expand
+    past the limits above (module constants, read at each call; or these arguments)."""
+    import zipfile
+
+    max_expanded = MAX_EXPANDED_BYTES if max_expanded is None else max_expanded
+    max_ratio = MAX_ZIP_RATIO if max_ratio is None else max_ratio
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile as exc:
+        raise ReportReadError(f"not a readable {kind} file: it is not a ZIP archive, which a {kind} file is "
+                              f"({exc}; an older format such as .doc renamed?)") from exc
+    except OSError as exc:
+        raise ReportReadError(f"cannot read the file: {exc.strerror or exc}") from exc
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise ReportReadError(f"refused: the {kind} archive has {len(members)} members (more than {MAX_ZIP_MEMBERS})")
+    total = sum(m.file_size for m in members)
+    if total > max_expanded:
+        raise ReportReadError(f"refused: the {kind} file would expand to {total / 2**20:.0f} MiB "
+                              f"(more than {max_expanded / 2**20:.0f} MiB; a zip bomb?)")
+    for m in members:
+        if m.file_size > ZIP_RATIO_FLOOR and m.file_size > max_ratio * max(m.compress_size, 1):
+            raise ReportReadError(f"refused: {m.filename} in the {kind} file expands {m.file_size / max(m.compress_size, 1):.0f} "
+                                  f"times (more than {max_ratio:g}; a zip bomb?)")
+
+
+def read_docx(path: Path, max_expanded: int | None = None, max_ratio: float | None = None) -> str:
     import zipfile
 
     from docx import Document
     from docx.opc.exceptions import PackageNotFoundError
 
+    check_zip(path, ".docx", max_expanded, max_ratio)
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+    if "word/document.xml" not in names:
+        what = "a spreadsheet (.xlsx)" if "xl/workbook.xml" in names else \
+            "a presentation (.pptx)" if "ppt/presentation.xml" in names else "not a Word document"
+        raise ReportReadError(f"not a readable .docx file: the archive has no word/document.xml ({what})")
     try:
         doc = Document(str(path))
-    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError) as exc:
-        raise ReportReadError(f"not a readable .docx file ({exc.__class__.__name__})") from exc
+    except zipfile.BadZipFile as exc:
+        raise ReportReadError(f"not a readable .docx file: the archive is damaged ({exc})") from exc
+    except PackageNotFoundError as exc:
+        raise ReportReadError(f"not a readable .docx file: no Word package in the archive ({exc})") from exc
+    except KeyError as exc:
+        raise ReportReadError(f"not a readable .docx file: a part it refers to is missing from the archive ({exc})") from exc
+    except ValueError as exc:  # lxml's XMLSyntaxError is a ValueError too
+        raise ReportReadError(f"not a readable .docx file: {exc.__class__.__name__}: {exc}") from exc
     lines = [p.text for p in doc.paragraphs]
     for table in doc.tables:
         for row in table.rows:
@@ -70,17 +145,51 @@ def read_docx(path: Path) -> str:
     return "\n".join(lines)
 
 
+class _LibraryMessages(logging.Handler):
+    """pypdf's warnings ("EOF marker not found", ...): kept off stderr, collected for the file
+    being read in this thread (to explain a failure), else logged at debug level."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = getattr(self.local, "found", None)
+        if found is not None:
+            found.append(record.getMessage())
+        else:
+            log.debug("%s: %s", record.name, record.getMessage())
+
+
+_pdf_messages = _LibraryMessages()
+_pdf_logger = logging.getLogger("pypdf")
+_pdf_logger.addHandler(_pdf_messages)
+_pdf_logger.propagate = False
+
+
 def read_pdf(path: Path) -> str:
+    import warnings
+
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    _pdf_messages.local.found = found = []
     try:
-        reader = PdfReader(str(path))
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, OSError) as exc:
-        raise ReportReadError(f"not a readable .pdf file ({exc})") from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reader = PdfReader(str(path))
+            pages = [page.extract_text() or "" for page in reader.pages]
+    except (PdfReadError, ValueError, KeyError, OSError, TypeError, AttributeError, IndexError) as exc:
+        said = "; ".join(dict.fromkeys(found))[:300]
+        raise ReportReadError(f"not a readable .pdf file: {exc or exc.__class__.__name__}"
+                              + (f" (pypdf: {said})" if said else "")) from exc
+    finally:
+        _pdf_messages.local.found = None
     text = "\n".join(pages)
     if not text.strip():
+        said = "; ".join(dict.fromkeys(found))[:300]
+        if not reader.pages:
+            raise ReportReadError("not a readable .pdf file: no pages found" + (f" (pypdf: {said})" if said else ""))
         raise ReportReadError("the PDF has no text layer (a scan?); OCR it first")
     return text
 

@@ -111,7 +111,9 @@ def test_deltas_merge_past_max_deltas_and_everything_is_rebuilt_past_delta_share
     # keep_generations=1 removed every older generation whose segment is no longer used
     used = {e["name"] for e in index.manifest["segments"]} | {root.current()}
     assert {p.name for p in root.generations.iterdir()} == used
-    # deltas holding more than delta_share of the passages: one segment again
+    # deltas holding more than delta_share of the passages: one segment again (the Index loaded above
+    # released first: a generation a live reader holds is never removed)
+    del index
     (tmp_path / "extra").mkdir()
     (tmp_path / "extra" / "tongji_2023.txt").write_text(
         "某区统计局2023年法治政府建设年度报告\n2023年，区统计局坚持依法统计。全年开展统计执法检查15次。\n", encoding="utf-8")
