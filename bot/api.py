@@ -44,7 +44,7 @@ from .facts import DEFAULT_LIMIT, MAX_LIMIT
 from .live import LiveService, NotReadyError
 from .observability import METRICS_PATH, instrument
 from .render import chat_text
-from .service import index_settings
+from .service import ingest_options
 
 log = logging.getLogger("govqa.api")
 
@@ -914,8 +914,7 @@ def create_app(config: dict, live: LiveService, keys: Keys | None = None, telegr
                 "files": files, "seconds": round(result.seconds, 3)}
 
     def _run_ingest(**kwargs):
-        result = ingest(index_root, embedder=live.embedder, keep_generations=int(config["index"]["keep_generations"]),
-                        settings=index_settings(config), **kwargs)
+        result = ingest(index_root, embedder=live.embedder, **ingest_options(config), **kwargs)
         live.reload()
         return result
 

@@ -19,7 +19,7 @@ from .answer import year_label
 from .config import ConfigError, load_config
 from .facts import DEFAULT_LIMIT, MAX_LIMIT
 from .render import answer_text, facts_text
-from .service import build_embedder, index_settings, open_service
+from .service import build_embedder, index_settings, ingest_options, open_service
 
 
 def _echo_json(data) -> None:
@@ -97,7 +97,7 @@ def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json, watch
         click.echo(f"watching {', '.join(paths)} (Ctrl-C stops)", err=True)
         watch_and_ingest(index_dir or config["index"]["dir"], list(paths), embedder,
                          quiet_seconds=float(config["index"]["watch_quiet_seconds"]), on_result=print_ingest,
-                         keep_generations=int(config["index"]["keep_generations"]), settings=index_settings(config))
+                         **ingest_options(config))
         return
     files, _ = collect_files(paths)
     bar = None
@@ -106,8 +106,7 @@ def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json, watch
 
         bar = tqdm(total=len(files), unit="file", file=sys.stderr)
     result = ingest(index_dir or config["index"]["dir"], paths, embedder, prune=prune, rebuild=rebuild,
-                    wait=not no_wait, keep_generations=int(config["index"]["keep_generations"]),
-                    settings=index_settings(config), progress=(lambda _: bar.update(1)) if bar else None)
+                    wait=not no_wait, progress=(lambda _: bar.update(1)) if bar else None, **ingest_options(config))
     if bar:
         bar.close()
     if as_json:
@@ -258,8 +257,7 @@ def _start_watcher(config: dict, live, watch_dirs, reload: bool = True) -> None:
         watch_and_ingest(live.root.root, list(watch_dirs), live.embedder,
                          quiet_seconds=float(config["index"]["watch_quiet_seconds"]),
                          on_result=lambda result: (print_ingest(result), reload and live.reload()),
-                         keep_generations=int(config["index"]["keep_generations"]),
-                         settings=index_settings(config))
+                         **ingest_options(config))
 
     threading.Thread(target=watcher, name="govqa-watch", daemon=True).start()
 

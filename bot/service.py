@@ -24,6 +24,12 @@ def index_settings(config: dict) -> IndexSettings:
                          hnsw_ef_search=s["hnsw_ef_search"], max_deltas=i["max_deltas"], delta_share=i["delta_share"])
 
 
+def ingest_options(config: dict) -> dict:
+    """What every ingest (CLI, watcher, upload) takes from the settings."""
+    return {"keep_generations": int(config["index"]["keep_generations"]), "settings": index_settings(config),
+            "max_expanded": int(config["limits"]["max_expanded_mb"] * 2**20)}
+
+
 @dataclass
 class Service:
     index: Index

@@ -157,11 +157,11 @@ def _manifest_for(file: Path, cache: dict[Path, dict[str, dict]], extra: dict[st
     return {**cache[folder].get(file.name, {}), **extra.get(file.name, {})}
 
 
-def parse_report(path: Path, overrides: dict | None = None) -> Report:
+def parse_report(path: Path, overrides: dict | None = None, max_expanded: int | None = None) -> Report:
     """Read, clean and describe one report file; ReportReadError says why it cannot be used (no
     text). A report whose unit or year the text does not give is still described, with what is
     known, and its `review` says what a person should check; a manifest field clears that."""
-    clean = clean_text(read_file(path))
+    clean = clean_text(read_file(path, max_expanded))
     if len(clean.text) < 20:
         raise ReportReadError("the file has almost no text")
     meta = extract_metadata(clean)
@@ -204,6 +204,7 @@ def ingest(
     remove: Iterable[str] = (),
     progress: Callable[[str], None] | None = None,
     embed_progress: Callable[[int, int], None] | None = None,
+    max_expanded: int | None = None,
 ) -> IngestResult:
     """Index the report files under `paths` into a new generation of `index_dir`. `manifest` adds
     per-file-name fields (as reports.toml does, plus `source`, the name to show); `remove` drops
@@ -246,7 +247,7 @@ def ingest(
                     "the file name is not valid UTF-8 (its bytes are shown as \\xNN); rename the file to index it")))
                 continue
             try:
-                report = parse_report(file, _manifest_for(file, manifests, manifest or {}))
+                report = parse_report(file, _manifest_for(file, manifests, manifest or {}), max_expanded)
             except (ReportReadError, ValueError) as exc:
                 result.files.append(FileResult(str(file), "failed", error=str(exc)))
                 continue

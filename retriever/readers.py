@@ -280,8 +280,9 @@ def _block_text(node) -> str:
     return "".join(parts)
 
 
-def read_file(path: str | Path) -> str:
-    """Raw text of a report file, or ReportReadError with the reason."""
+def read_file(path: str | Path, max_expanded: int | None = None) -> str:
+    """Raw text of a report file, or ReportReadError with the reason. `max_expanded`: the most a
+    zip-based file (.docx) may expand to, in bytes (default MAX_EXPANDED_BYTES)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -295,7 +296,7 @@ def read_file(path: str | Path) -> str:
     if size > MAX_FILE_BYTES:
         raise ReportReadError(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
     if suffix == ".docx":
-        return read_docx(path)
+        return read_docx(path, max_expanded)
     if suffix == ".pdf":
         return read_pdf(path)
     data = path.read_bytes()

@@ -403,3 +403,17 @@ def test_cores_are_counted_where_the_process_may_run_and_the_index_lock_excludes
         holder.wait(timeout=30)
     with root.lock(wait=False):  # released with the process
         pass
+
+
+def test_the_expanded_size_bound_is_a_setting(tmp_path):
+    """[limits] max_expanded_mb bounds what a .docx may expand to, in the CLI as in uploads."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _docx(folder / "big.docx", [NEW_REPORT.replace("\n", "")] * 200)  # ~0.5 MB expanded, compresses well
+    index = tmp_path / "index"
+    tight = subprocess.run([sys.executable, "-m", "bot.cli", "ingest", "--index", str(index), str(folder)], cwd=tmp_path,
+                           env={**_env(), "GOVQA_LIMITS__MAX_EXPANDED_MB": "0.1"}, capture_output=True, text=True, timeout=300)
+    assert tight.returncode == 1 and "big.docx" in tight.stdout and "MiB" in tight.stdout, tight.stdout + tight.stderr
+    default = subprocess.run([sys.executable, "-m", "bot.cli", "ingest", "--index", str(index), str(folder)], cwd=tmp_path,
+                             env=_env(), capture_output=True, text=True, timeout=300)
+    assert default.returncode == 0 and "added" in default.stdout, default.stdout + default.stderr
