@@ -101,9 +101,10 @@ def wait_for(check, seconds: float = 30.0, what: str = "the condition", interval
 
 
 class ServerThread:
-    """A real uvicorn server for an app, in a thread, on a loopback port the OS picked."""
+    """A real uvicorn server for an app, in a thread, on a loopback port the OS picked; entered once
+    `ready_path` answers 200. `served_as_govqa`: with `govqa serve`'s protocol and no proxy headers."""
 
-    def __init__(self, app):
+    def __init__(self, app, ready_path: str = "/readyz", served_as_govqa: bool = False):
         import socket
 
         import uvicorn
@@ -111,7 +112,13 @@ class ServerThread:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.ready_path = ready_path
+        serving = {}
+        if served_as_govqa:
+            from bot.api_protocol import GovqaHttpProtocol
+
+            serving = {"http": GovqaHttpProtocol, "proxy_headers": False}
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **serving))
 
     def __enter__(self):
         import threading
@@ -124,12 +131,12 @@ class ServerThread:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                if httpx.get(self.url + self.ready_path, timeout=2).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("the test server did not become ready in 60 s")
+        raise RuntimeError(f"the test server did not answer {self.ready_path} in 60 s")
 
     def __exit__(self, *exc):
         self.server.should_exit = True

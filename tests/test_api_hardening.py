@@ -19,11 +19,10 @@ import httpx
 import pytest
 
 from bot.api import Keys, create_app
-from bot.api_protocol import GovqaHttpProtocol
 from bot.config import load_config
 from bot.live import LiveService
 
-from .conftest import REPO, SAMPLES
+from .conftest import REPO, SAMPLES, ServerThread
 
 READ, ADMIN = "read-key-hardening", "admin-key-hardening"
 SAMPLE = SAMPLES / "dangqun_2022.txt"
@@ -89,35 +88,9 @@ class Serve:
         self.proc.stderr.close()
 
 
-class InThread:
+def InThread(app) -> ServerThread:  # noqa: N802 (used as a context manager, as the class it was)
     """The app in a thread, served as `govqa serve` serves it (its protocol, no uvicorn proxy headers)."""
-
-    def __init__(self, app):
-        import uvicorn
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", http=GovqaHttpProtocol,
-                                                    proxy_headers=False))
-
-    def __enter__(self):
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("the test server did not start in 60 s")
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
+    return ServerThread(app, ready_path="/healthz", served_as_govqa=True)
 
 
 def _app(index_dir: Path, keys: Keys, **api):
