@@ -42,7 +42,7 @@ from retriever.store import report_dict
 from .answer import MAX_QUESTION_CHARS, MISSING, Answer
 from .facts import DEFAULT_LIMIT, MAX_LIMIT
 from .live import LiveService, NotReadyError
-from .observability import METRICS_PATH, instrument
+from .observability import CALLER_SCOPE_KEY, METRICS_PATH, instrument
 from .render import chat_text
 from .service import ingest_options
 
@@ -206,7 +206,6 @@ class RateLimiter:
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-CALLER_SCOPE_KEY = "govqa.caller"
 
 
 def _host_name(host: str) -> str:

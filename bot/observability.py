@@ -17,7 +17,6 @@ one worker. Ingests by another process (`govqa ingest --watch`) show as the gene
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import logging.config
@@ -197,6 +196,9 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+CALLER_SCOPE_KEY = "govqa.caller"  # where bot.api's Guard leaves the caller it authenticated
+
+
 def _route_of(scope: Scope, routes=()) -> str:
     """The route template a request went to; for one refused before routing (a wrong key, a
     foreign Host), the route it asked for."""
@@ -224,13 +226,10 @@ def _answer_of(route: str, content_type: str, body: bytes) -> dict | None:
 
 
 def _key_id(scope: Scope) -> str:
-    """The caller's key as bot.api identifies it (key:<sha256 prefix>); empty without one."""
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-    key = headers.get("x-api-key", "")
-    if not key:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        key = token.strip() if scheme.lower() == "bearer" else ""
-    return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16] if key else ""
+    """The caller's key as the API's Guard identified it (key:<sha256 prefix>); empty without one."""
+    caller = scope.get(CALLER_SCOPE_KEY)
+    identity = getattr(caller, "identity", "")
+    return identity if identity.startswith("key:") else ""
 
 
 class _Observe:
