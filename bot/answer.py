@@ -353,7 +353,7 @@ class AnswerComposer:
         if not answers:
             return self._refuse(question, filters, searched, "没有一份报告说到这个数字")
         rows = [self._row(part, sub, a, 0, sub.orgs[0]) for part, sub, a in answers]
-        why = comparable([r for r in rows if r.fact is not None]) if all(r.fact for r in rows) else "有的数字无法读出"
+        why = comparable(rows) if all(r.fact for r in rows) else "有的数字无法读出"
         order = list(range(len(rows)))
         if not why:
             order.sort(key=lambda i: rows[i].number if comparison.most else -rows[i].number, reverse=True)

@@ -57,7 +57,7 @@ class Fact:
 
     @property
     def approximate(self) -> bool:
-        return any(q not in SCOPE_QUALIFIERS and q not in ("共计", "合计", "总计", "共") for q in self.qualifiers)
+        return any(q in APPROX_MARKS for q in self.qualifiers)
 
     @property
     def wording(self) -> str:
