@@ -160,6 +160,7 @@ class Citation:
     score: float
     mark: tuple[int, int] | None = None  # the answering clause, as offsets within the excerpt
     report_id: str = ""
+    url: str = ""  # the report's web address, when known
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -688,7 +689,8 @@ class AnswerComposer:
         report = self._report(hit.passage.report_id)
         return Citation(n=n, source=report.source, title=report.title, org=report.org, year=report.year,
                         section=hit.passage.section, excerpt=report.text[start:end], start=start, end=end,
-                        score=hit.score, mark=(mark[0] - start, mark[1] - start) if mark else None, report_id=report.id)
+                        score=hit.score, mark=(mark[0] - start, mark[1] - start) if mark else None, report_id=report.id,
+                        url=report.url)
 
     def _compose(self, question: str, chosen: list[_Candidate], filters: Filters, searched: dict) -> Answer:
         first = chosen[0]
@@ -805,7 +807,7 @@ class AnswerComposer:
             lines.append(line)
             citations.append(Citation(n=len(citations) + 1, source=report.source, title=report.title, org=report.org,
                                       year=report.year, section="", excerpt=report.text[start:end], start=start, end=end,
-                                      score=1.0, report_id=report.id))
+                                      score=1.0, report_id=report.id, url=report.url))
             value = {"published": report.published or MISSING, "year": year_label(report.year)}.get(field, report.title)
             table.append(TableRow(report.org, report.year, value, citation=len(citations)))
         count = f"共{len(reports)}份：" if len(reports) > 1 else ""

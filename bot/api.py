@@ -316,6 +316,7 @@ class CitationOut(BaseModel):
     score: float
     mark: list[int] | None = Field(None, description="the answering clause, as [start, end) within the excerpt")
     report_id: str = Field("", description="the report's id (as in /v1/reports)")
+    url: str = Field("", description="where the report is published on the web; empty when not known")
 
 
 class Searched(BaseModel):
@@ -451,6 +452,7 @@ class ReportOut(BaseModel):
     region: str
     year: int | None = Field(description=_YEAR_COVERED)
     published: str | None
+    url: str = Field("", description="where the report is published on the web; empty when not known")
     passages: int
 
 

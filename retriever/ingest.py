@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import inspect
 import os
+import re
 import sys
 import time
 import tomllib
@@ -39,7 +40,10 @@ from .store import connect_ro, read_df, read_passages, read_reports, read_words
 from .types import Passage, Report
 
 MANIFEST_NAMES = ("reports.toml",)
-_OVERRIDABLE = ("title", "org", "aliases", "region", "year", "published")
+_OVERRIDABLE = ("title", "org", "aliases", "region", "year", "published")  # metadata a manifest overrides
+_MANIFEST_FIELDS = (*_OVERRIDABLE, "url")
+# a report's url as a manifest gives it: http(s) and a host, e.g. https://www.gov.cn/zhengce/2024/content_1.htm
+_URL = re.compile(r"https?://[^\s/?#]+[^\s]*")
 
 
 @dataclass
@@ -128,7 +132,7 @@ def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileRes
 
 
 def load_manifest(path: Path) -> dict[str, dict]:
-    """reports.toml: a table per file name, with any of title, org, aliases, region, year, published."""
+    """reports.toml: a table per file name, with any of title, org, aliases, region, year, published, url."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -137,11 +141,14 @@ def load_manifest(path: Path) -> dict[str, dict]:
     for name, fields in data.items():
         if not isinstance(fields, dict):
             raise ValueError(f"manifest {path}: [{name}] must be a table of fields")
-        unknown = set(fields) - set(_OVERRIDABLE)
+        unknown = set(fields) - set(_MANIFEST_FIELDS)
         if unknown:
-            raise ValueError(f"manifest {path}: [{name}] has unknown fields {sorted(unknown)}; allowed: {', '.join(_OVERRIDABLE)}")
+            raise ValueError(f"manifest {path}: [{name}] has unknown fields {sorted(unknown)}; allowed: {', '.join(_MANIFEST_FIELDS)}")
         if "year" in fields and not (isinstance(fields["year"], int) and 1949 <= fields["year"] <= 2100):
             raise ValueError(f"manifest {path}: [{name}] year must be a year such as 2023, got {fields['year']!r}")
+        if "url" in fields and not (isinstance(fields["url"], str) and _URL.fullmatch(fields["url"])):
+            raise ValueError(f"manifest {path}: [{name}] url must be an http(s) address such as "
+                             f"https://www.example.gov.cn/report.html, got {fields['url']!r}")
         out[name] = fields
     return out
 
@@ -178,6 +185,7 @@ def parse_report(path: Path, overrides: dict | None = None, max_expanded: int | 
     report_id = hashlib.sha256(clean.text.encode("utf-8")).hexdigest()[:16]
     source = (overrides or {}).get("source") or path.name
     return Report(id=report_id, source=source, path=str(path.resolve()), text=clean.text, review=review, spans=spans,
+                  url=(overrides or {}).get("url", ""),
                   **fields)
 
 

@@ -23,6 +23,7 @@ class Report:
     # where each field was read from: (field, start, end) offsets in `text` of the line ("title",
     # "org", "year", "published"), for citing it; none for a field a manifest gave
     spans: tuple[tuple[str, int, int], ...] = ()
+    url: str = ""  # where the report is published on the web, when known (a manifest's url, or the URL fetched)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,20 @@ def test_manifest_overrides_fields_and_supplies_a_missing_year(tmp_path):
     assert not {"org", "year"} & {s[0] for s in report.spans}
 
 
+def test_a_manifest_url_is_kept_and_a_bad_one_names_the_file_and_field(tmp_path):
+    from retriever.ingest import _manifest_for, load_manifest
+
+    path = tmp_path / "r.txt"
+    path.write_text("某区统计局2023年法治政府建设年度报告\n全年开展统计执法检查15次。\n", encoding="utf-8")
+    assert parse_report(path).url == ""
+    (tmp_path / "reports.toml").write_text('["r.txt"]\nurl = "https://www.example.gov.cn/tjj/2024/1.html"\n',
+                                           encoding="utf-8")
+    assert parse_report(path, _manifest_for(path, {}, {})).url == "https://www.example.gov.cn/tjj/2024/1.html"
+    (tmp_path / "reports.toml").write_text('["r.txt"]\nurl = "javascript:alert(1)"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"reports.toml: \[r.txt\] url must be an http\(s\) address"):
+        load_manifest(tmp_path / "reports.toml")
+
+
 @needs_shared()
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_chunks_point_into_the_report_text(name):
