@@ -202,7 +202,7 @@ class TableRow:
 
     def to_dict(self) -> dict:
         return {"unit": self.unit, "year": self.year, "value": self.value, "measure": self.measure,
-                "citation": self.citation, "wording": self.wording}
+                "citation": self.citation, "wording": self.wording, "number": self.number}
 
 
 @dataclass(frozen=True)
@@ -216,11 +216,18 @@ class Answer:
     why: str = ""
     table: tuple[TableRow, ...] = ()  # a comparison's figures, one row per unit and year
 
+    def figures(self) -> list[tuple[int, int]]:
+        """Where the text states a figure of a cited clause (offsets in `text`): what a front end
+        shows in bold. Figures outside the cited clauses (a unit's name, a year) are not marked."""
+        cited = set().union(*(number_values(c.excerpt[c.mark[0]:c.mark[1]]) for c in self.citations if c.mark))
+        return [(q.start, q.end) for q in find_quantities(self.text) if q.value in cited]
+
     def to_dict(self) -> dict:
         return {
             "question": self.question, "answer": self.text, "found": self.found,
             "citations": [c.to_dict() for c in self.citations], "related": [c.to_dict() for c in self.related],
-            "table": [r.to_dict() for r in self.table], "searched": self.searched, "why": self.why,
+            "table": [r.to_dict() for r in self.table], "figures": [list(f) for f in self.figures()],
+            "searched": self.searched, "why": self.why,
         }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -111,6 +112,17 @@ class ApiSection(Section):
     # host names answered without API keys besides loopback's (localhost, 127.0.0.1, [::1]); with
     # keys every host is
     allowed_hosts: StrList = []
+    # origins (scheme://host[:port]) whose pages may call the API from a browser (CORS); empty: none
+    cors_origins: StrList = []
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        # an origin as browsers send it, e.g. https://portal.example.gov.cn or http://127.0.0.1:3000
+        bad = [o for o in v if o != "*" and not re.fullmatch(r"https?://[^/\s?#]+", o)]
+        if bad:
+            raise ValueError(f"not an origin (scheme://host[:port], no path): {', '.join(bad)}")
+        return v
 
 
 class TelegramSection(Section):

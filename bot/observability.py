@@ -205,10 +205,18 @@ def _route_of(scope: Scope, routes=()) -> str:
     path = getattr(scope.get("route"), "path", None)
     if isinstance(path, str):
         return path
-    for route in routes:
+    for route in flat_routes(routes):
         if route.matches(scope)[0] == Match.FULL:
             return route.path
     return "unmatched"
+
+
+def flat_routes(routes):
+    """The routes one by one: FastAPI (0.16x) keeps an included router as one entry of the app's
+    routes, holding the router's own (whose paths carry its prefix)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        yield from flat_routes(inner.routes) if inner is not None else (route,)
 
 
 def _answer_of(route: str, content_type: str, body: bytes) -> dict | None:

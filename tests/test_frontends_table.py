@@ -197,10 +197,13 @@ def test_answer_out_has_the_table(server):
     table = body["table"]
     assert [(r["unit"], r["year"], r["value"], r["citation"]) for r in table] == [
         ("青石县司法局", 2022, "40件", 1), ("白河县司法局", 2022, MISSING, None)]
-    assert all(set(r) == {"unit", "year", "value", "measure", "citation", "wording"} for r in table)
+    assert all(set(r) == {"unit", "year", "value", "measure", "citation", "wording", "number"} for r in table)
+    assert [r["number"] for r in table] == [40, None]  # for a page's chart
     assert table[0]["measure"] == "件" and "40件" in body["citations"][0]["excerpt"]
     single = _post(server, "/v1/answer", {"question": HEADLINE})
     assert single["found"] and "79件" in single["answer"] and single["table"] == []  # one figure: no table
+    # the cited figure's place in the answer (shown in bold), not the year or the unit's name
+    assert [single["answer"][a:b] for a, b in single["figures"]] == ["79件"]
 
 
 def test_chat_completion_shows_the_table_in_markdown(server):
@@ -221,7 +224,7 @@ def test_answer_out_table_in_the_openapi_schema(server):
     assert "table" in answer["required"] and answer["properties"]["table"]["items"] == {"$ref": "#/components/schemas/TableRowOut"}
     assert answer["properties"]["table"]["description"]
     row = schemas["TableRowOut"]
-    assert list(row["properties"]) == ["unit", "year", "value", "measure", "citation", "wording"]
+    assert list(row["properties"]) == ["unit", "year", "value", "measure", "citation", "wording", "number"]
     assert all(p.get("description") for p in row["properties"].values()) and MISSING in row["properties"]["value"]["description"]
     assert list(row["properties"]) == list(TableRow("x", 2024, "1件").to_dict())
 

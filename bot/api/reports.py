@@ -1,0 +1,202 @@
+"""The indexed reports: list, read one, upload, delete, switch generations (changes need an admin key)."""
+
+import hashlib
+import os
+import re
+import unicodedata
+import uuid
+from pathlib import Path, PurePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, UploadFile
+from fastapi import Path as FastAPIPath
+
+from retriever.ingest import ingest
+from retriever.readers import SUPPORTED_SUFFIXES
+from retriever.store import report_dict
+
+from ..service import ingest_options
+from .deps import Admin, ApiContext, Ctx, Reader
+from .problems import Problem
+from .schemas import IngestOut, ReportsOut, ReportTextOut
+
+router = APIRouter(prefix="/v1", tags=["reports"])
+
+UPLOADS = "uploads"  # inside the index directory
+# a report's id as /v1/reports lists it: 16 hex digits of its text's hash, e.g. 6065964b3fad7889
+REPORT_ID = re.compile(r"[0-9a-f]{16}")
+ReportId = Annotated[str, FastAPIPath(description="as GET /v1/reports lists it (16 hex digits)")]
+
+
+def safe_name(name: str | None) -> str:
+    """An uploaded file's name for display only: the last path part, printable, at most 120 chars."""
+    base = PurePath((name or "").replace("\\", "/")).name
+    base = "".join(c for c in unicodedata.normalize("NFC", base) if c.isprintable()).strip()
+    return base[-120:] or "upload"
+
+
+UPLOAD_TYPES = {"text/plain": ".txt", "text/html": ".html", "application/pdf": ".pdf",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx"}
+
+
+def upload_name(f: UploadFile) -> str:
+    """The name an uploaded file is shown by, its suffix its type. A name without a suffix takes
+    its Content-Type's (curl -F 'files=@report;type=application/pdf'), else its first bytes' (%PDF,
+    a zip is docx, <html), else it is read as text."""
+    name = safe_name(f.filename)
+    if PurePath(name).suffix:
+        return name
+    suffix = UPLOAD_TYPES.get((f.content_type or "").split(";")[0].strip().lower())
+    if suffix is None:
+        head = f.file.read(512)
+        f.file.seek(0)
+        lowered = head.lstrip().lower()
+        suffix = (".pdf" if head.startswith(b"%PDF") else ".docx" if head.startswith(b"PK\x03\x04")
+                  else ".html" if lowered.startswith((b"<!doctype html", b"<html")) else ".txt")
+    return name + suffix
+
+
+def uploads_folder(ctx: ApiContext) -> Path:
+    return (ctx.index_root / UPLOADS).resolve()
+
+
+def unlink_upload(ctx: ApiContext, path: str) -> None:
+    """Delete an uploaded file, and only that: a path outside the uploads folder (a report
+    ingested from elsewhere) is left alone. Both sides resolved: the index path may be relative
+    (the default data/index), the paths ingest reports absolute."""
+    target = Path(path).resolve()
+    if target.parent == uploads_folder(ctx):
+        target.unlink(missing_ok=True)
+
+
+def ingest_out(result, shown: dict[str, str]) -> dict:
+    files = [{"file": shown.get(f.path, Path(f.path).name), "status": f.status, "report_id": f.report_id or None,
+              "org": f.org, "year": f.year, "passages": f.passages, "error": f.error,
+              "warnings": list(f.warnings)} for f in result.files]
+    return {"generation": result.generation, "reports": result.reports, "passages": result.passages,
+            "files": files, "seconds": round(result.seconds, 3)}
+
+
+def run_ingest(ctx: ApiContext, **kwargs):
+    result = ingest(ctx.index_root, embedder=ctx.live.embedder, **ingest_options(ctx.config), **kwargs)
+    ctx.live.reload()
+    return result
+
+
+def _report_out(report, passages: int) -> dict:
+    d = report_dict(report)
+    d.pop("path", None)  # server paths stay on the server
+    return d | {"passages": passages}
+
+
+@router.get("/reports", response_model=ReportsOut, summary="The indexed reports")
+def reports(who: Reader, ctx: Ctx) -> dict:
+    s = ctx.service()
+    counts = s.index.passage_counts()
+    return {"generation": s.generation,
+            "reports": [_report_out(r, int(counts[i])) for i, r in enumerate(s.index.reports)]}
+
+
+@router.get("/reports/{report_id}", response_model=ReportTextOut, summary="One report: its description and its text",
+            description="Citations' start and end are offsets in this text.",
+            responses={404: {"description": "no such report"}})
+def report(who: Reader, ctx: Ctx, report_id: ReportId) -> dict:
+    s = ctx.service()
+    found = s.index.report_by_id.get(report_id) if REPORT_ID.fullmatch(report_id) else None
+    if found is None:
+        raise Problem(404, f"no indexed report has the id {report_id[:40]!r}")
+    position = s.index.reports.index(found)
+    return _report_out(found, int(s.index.passage_counts()[position])) | {"text": found.text,
+                                                                          "generation": s.generation}
+
+
+@router.post("/reports", response_model=IngestOut,
+             summary="Upload report files (txt, docx, pdf, html) and index them (admin)",
+             description=f"At most {{max_files}} files, {{max_upload_bytes}} bytes together. A file's type is "
+                         f"its name's suffix ({', '.join(SUPPORTED_SUFFIXES)}; another suffix is 415); for a name "
+                         f"without one, its Content-Type ({', '.join(UPLOAD_TYPES)}), else its first bytes (%PDF, "
+                         "a zip is docx, <html), else text. 422 when no file could be read (each file's line says why).",
+             responses={200: {"description": "a line per file, the indexed ones first",
+                              "links": {"DeleteReport": {"operationId": "delete_report",
+                                                         "parameters": {"report_id": "$response.body#/files/0/report_id"}}}},
+                        413: {"description": "upload too large"}, 415: {"description": "not a report file type"},
+                        422: {"description": "no file could be read"}})
+def upload(who: Admin, ctx: Ctx,
+           files: Annotated[list[UploadFile], File(min_length=1, description="one or more report files")]) -> dict:
+    max_files = int(ctx.config["api"]["max_files"])
+    if len(files) > max_files:
+        raise Problem(413, f"at most {max_files} files per upload")
+    names = [upload_name(f) for f in files]
+    bad = [name for name in names if PurePath(name).suffix.lower() not in SUPPORTED_SUFFIXES]
+    if bad:
+        raise Problem(415, f"{', '.join(bad)}: not a report file type (accepted: {', '.join(SUPPORTED_SUFFIXES)})")
+    folder = uploads_folder(ctx)
+    folder.mkdir(parents=True, exist_ok=True)
+    stored, shown, manifest = [], {}, {}
+    for f, name in zip(files, names, strict=True):
+        data = f.file.read()
+        # the stored name is the content hash: the client's file name never becomes a path
+        target = folder / (hashlib.sha256(data).hexdigest()[:24] + PurePath(name).suffix.lower())
+        if not target.exists():
+            tmp = folder / f".{uuid.uuid4().hex}.part"
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        if target in stored:  # the same file twice in one upload
+            continue
+        stored.append(target)
+        shown[str(target)] = name
+        manifest[target.name] = {"source": name}
+    result = run_ingest(ctx, paths=stored, manifest=manifest)
+    out = ingest_out(result, shown)
+    failed = []
+    for f, line in zip(result.files, out["files"], strict=True):
+        if f.status in ("added", "updated") and not f.passages:
+            # counted by ingest, but a text without passages is no report: not listed, not searchable
+            line.update(status="failed", report_id=None, error="no passage could be cut from its text")
+        if line["status"] in ("failed", "duplicate"):  # an upload is kept only while it is indexed
+            unlink_upload(ctx, f.path)
+        if line["status"] == "failed":
+            failed.append(line)
+    if failed and len(failed) == len(out["files"]):
+        raise Problem(422, "; ".join(f"{line['file']}: {line['error']}" for line in failed), files=out["files"])
+    # the files indexed first (the first line names a report, which DELETE /v1/reports/{id} can remove)
+    out["files"].sort(key=lambda line: line["status"] == "failed")
+    return out
+
+
+def document_limits(schema: dict, api: dict) -> dict:
+    """The upload's limits in the OpenAPI document as this server's settings have them."""
+    upload = schema["paths"]["/v1/reports"]["post"]
+    upload["description"] = upload["description"].format(max_files=int(api["max_files"]),
+                                                          max_upload_bytes=int(api["max_upload_bytes"]))
+    form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
+    schema["components"]["schemas"][form]["properties"]["files"]["maxItems"] = int(api["max_files"])
+    return schema
+
+
+@router.delete("/reports/{report_id}", response_model=IngestOut, operation_id="delete_report",
+               summary="Remove one report from the index (admin)", responses={404: {"description": "no such report"}})
+def delete_report(who: Admin, ctx: Ctx, report_id: ReportId) -> dict:
+    if not REPORT_ID.fullmatch(report_id):  # 404, not 422: any other id names no report
+        raise Problem(404, f"no indexed report has the id {report_id[:40]!r}")
+    try:
+        result = run_ingest(ctx, paths=[], remove=[report_id])
+    except KeyError as exc:
+        raise Problem(404, str(exc.args[0])) from exc
+    for f in result.files:
+        if f.status == "removed":
+            unlink_upload(ctx, f.path)
+    return ingest_out(result, {})
+
+
+@router.delete("/reports/", include_in_schema=False)
+def delete_nothing(who: Admin) -> dict:  # an empty id (a failed file's) is no report, not another method
+    raise Problem(404, "no report id given")
+
+
+@router.post("/index/reload", summary="Switch to the newest index generation now (admin)")
+def reload(who: Admin, ctx: Ctx) -> dict[str, Any]:
+    generation = ctx.live.reload()
+    if generation is None:
+        raise ctx.not_ready(ctx.live.problem)
+    return {"generation": generation}
