@@ -169,7 +169,46 @@ def test_docs_work_offline(server):
     page = httpx.get(server.url + "/docs").text
     assert "cdn" not in page.lower() and "/static-offline-docs/swagger-ui-bundle.js" in page
     assert httpx.get(server.url + "/static-offline-docs/swagger-ui-bundle.js").status_code == 200
-    assert httpx.get(server.url + "/openapi.json").json()["paths"]["/v1/answer"]
+    doc = httpx.get(server.url + "/openapi.json").json()
+    assert doc["paths"]["/v1/answer"]
+    # the key schemes, so that /docs has an Authorize button; either one is accepted
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["apiKey"] == {**schemes["apiKey"], "type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert schemes["bearer"]["scheme"] == "bearer"
+    assert doc["paths"]["/v1/answer"]["post"]["security"] == [{"apiKey": []}, {"bearer": []}]
+
+
+def test_a_report_by_id_has_the_text_its_citations_point_into(server):
+    with _client(server) as c:
+        cited = c.post("/v1/answer", json={"question": HEADLINE}).json()["citations"][0]
+        report = c.get(f"/v1/reports/{cited['report_id']}").json()
+        assert report["text"][cited["start"]:cited["end"]] == cited["excerpt"]
+        assert report["org"] == cited["org"] and report["url"] == "" and report["review"] == [] and report["passages"] > 0
+        assert "path" not in report  # server paths stay on the server
+        for missing in ("0123456789abcdef", "not-an-id"):
+            r = c.get(f"/v1/reports/{missing}")
+            assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert _client(server, key=None).get(f"/v1/reports/{cited['report_id']}").status_code == 401
+
+
+def test_chat_takes_govqa_filters(server):
+    with _client(server) as c:
+        body = {"messages": [{"role": "user", "content": "出具了多少份法律意见书？"}], "org": "重点区域署", "year": 2023}
+        answer = c.post("/v1/chat/completions", json=body).json()["govqa"]
+        assert answer["found"] and "79件" in answer["answer"] and answer["searched"]["orgs"] == ["重点区域署"]
+
+
+def test_cors_is_off_by_default_and_allows_only_configured_origins(config, index_copy, use_embedder):
+    portal = "https://portal.example.gov.cn"
+    with ServerThread(_app(config, index_copy, use_embedder, cors_origins=[portal])) as s:
+        preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-api-key,content-type"}
+        ok = httpx.options(s.url + "/v1/answer", headers={"Origin": portal, **preflight})
+        assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == portal
+        assert "x-api-key" in ok.headers["access-control-allow-headers"].lower()
+        other = httpx.options(s.url + "/v1/answer", headers={"Origin": "https://elsewhere.example", **preflight})
+        assert "access-control-allow-origin" not in other.headers
+        # CORS lets a page read the answer; the key is still needed
+        assert httpx.get(s.url + "/v1/reports", headers={"Origin": portal}).status_code == 401
 
 
 @pytest.fixture(scope="module")

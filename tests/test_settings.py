@@ -94,6 +94,14 @@ def test_lists_from_json_or_comma_separated(raw):
     assert c["api"]["allowed_hosts"] == ["a.example.org", "b.example.org"]
 
 
+def test_cors_origins_are_origins():
+    c = load_config(CONFIG, environ={"GOVQA_API__CORS_ORIGINS": "https://portal.example.gov.cn,http://127.0.0.1:3000"})
+    assert c["api"]["cors_origins"] == ["https://portal.example.gov.cn", "http://127.0.0.1:3000"]
+    assert load_config(CONFIG, environ={})["api"]["cors_origins"] == []  # off by default
+    with pytest.raises(ConfigError, match=r"api\.cors_origins: .*not an origin .*: portal\.example\.gov\.cn/path"):
+        load_config(CONFIG, environ={"GOVQA_API__CORS_ORIGINS": "https://ok.example,portal.example.gov.cn/path"})
+
+
 def test_list_values_of_numbers_and_in_toml(tmp_path):
     assert load_config(CONFIG, environ={"GOVQA_TELEGRAM__ALLOWED_CHATS": "-1001234,42"})["telegram"]["allowed_chats"] \
         == [-1001234, 42]
