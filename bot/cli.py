@@ -281,7 +281,7 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs,
     import uvicorn
 
     from .api import ADMIN_KEYS_ENV, READ_KEYS_ENV, SERVE_CONFIG_ENV, Keys, create_app
-    from .api_protocol import GovqaHttpProtocol
+    from .api.protocol import GovqaHttpProtocol
     from .live import LiveService
     from .observability import setup_logging
 
@@ -295,7 +295,7 @@ def serve_cmd(config, host, port, index_dir, allow_no_auth, workers, watch_dirs,
                                    f"{host}; set keys, listen on 127.0.0.1, or pass --allow-no-auth")
         click.echo(f"govqa: no API keys set ({READ_KEYS_ENV}, {ADMIN_KEYS_ENV}): every caller that can reach "
                    f"{host}:{port} may read and change the index", err=True)
-    # httptools with a limit on request heads (bot/api_protocol.py); forwarded headers are read by the
+    # httptools with a limit on request heads (bot/api/protocol.py); forwarded headers are read by the
     # app, from [api] forwarded_allow_ips only (uvicorn's own default believes any loopback peer)
     serving = {"http": GovqaHttpProtocol, "proxy_headers": False}
     if workers > 1:

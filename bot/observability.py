@@ -196,7 +196,7 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-CALLER_SCOPE_KEY = "govqa.caller"  # where bot.api's Guard leaves the caller it authenticated
+CALLER_SCOPE_KEY = "govqa.caller"  # where bot.api.auth's Guard leaves the caller it authenticated
 
 
 def _route_of(scope: Scope, routes=()) -> str:
@@ -311,7 +311,7 @@ class _Observe:
 
 def instrument(app, config: dict, live=None) -> Metrics:
     """Metrics, the /metrics endpoint and the query log on `app` (a FastAPI app, before it starts).
-    With keys configured, /metrics needs a read or admin key like /v1 (bot.api.Guard checks it)."""
+    With keys configured, /metrics needs a read or admin key like /v1 (bot.api.auth.Guard checks it)."""
     section = config.get("observability", {})
     folder = section.get("query_log") or ""
     query_log = QueryLog(folder, int(section.get("query_log_days", 30))) if folder else None

@@ -115,7 +115,7 @@ class ServerThread:
         self.ready_path = ready_path
         serving = {}
         if served_as_govqa:
-            from bot.api_protocol import GovqaHttpProtocol
+            from bot.api.protocol import GovqaHttpProtocol
 
             serving = {"http": GovqaHttpProtocol, "proxy_headers": False}
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **serving))

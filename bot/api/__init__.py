@@ -2,9 +2,10 @@
 and removal, an OpenAI-compatible chat endpoint, health and readiness. Errors are
 application/problem+json.
 
-Modules by concern: `auth` (keys, rate limits, the Guard and body limits, as ASGI middleware),
-`deps` (what routes depend on), `problems` and `openapi` (errors and the document), `schemas`, one
-router per resource (`health`, `answers`, `reports`, `chat`, `webhook`, `web`), and `app`."""
+Modules by concern: `protocol` (the HTTP parser, with a limit on request heads), `auth` (keys,
+rate limits, the Guard and body limits, as ASGI middleware), `deps` (what routes depend on),
+`problems` and `openapi` (errors and the document), `schemas`, a router per resource (`health`,
+`answers`, `reports`, `chat`, `webhook`, `web`), and `app`."""
 
 from .app import SERVE_CONFIG_ENV, app_from_environ, create_app
 from .auth import ADMIN_KEYS_ENV, READ_KEYS_ENV, Keys
