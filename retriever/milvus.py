@@ -89,11 +89,26 @@ class MilvusStore:
         except BackendUnavailable:
             raise
         except MilvusException as exc:
-            raise BackendUnavailable(BACKEND, f"{method}: {exc.message if hasattr(exc, 'message') else exc}") from exc
+            if method in ("query", "search") and self._load(args[0]):  # released by a restart: load, once
+                return self.call(method, *args, **kwargs)
+            raise BackendUnavailable(BACKEND, f"{method}: {getattr(exc, 'message', exc)}") from exc
         except Exception as exc:  # grpc errors of a server that went away mid-call
             if exc.__class__.__module__.startswith("grpc"):
                 raise BackendUnavailable(BACKEND, f"{method}: {exc}") from exc
             raise
+
+    def _load(self, collection: str) -> bool:
+        """Load a collection that is not loaded (a Milvus restart releases collections); whether it was."""
+        from pymilvus.exceptions import MilvusException
+
+        try:
+            state = str(self.client().get_load_state(collection, timeout=self.timeout).get("state", ""))
+            if state.endswith("Loaded"):
+                return False
+            self.client().load_collection(collection, timeout=self.timeout)
+            return True
+        except MilvusException:
+            return False
 
     def client(self):
         with self._lock:
