@@ -20,7 +20,7 @@ from .answer import year_label
 from .config import ConfigError, load_config
 from .facts import DEFAULT_LIMIT, MAX_LIMIT
 from .render import answer_text, facts_text
-from .service import Source, build_embedder, ingest_options, open_service, run_ingest
+from .service import Source, build_embedder, open_service, run_ingest
 
 
 def _echo_json(data) -> None:
@@ -79,6 +79,11 @@ def print_ingest(result: IngestResult) -> None:
                f"{len(result.failed)} failed; {len(_review_files(result))} need review")
 
 
+def _ingest_into(config: dict, index_dir, paths, embedder, **kwargs) -> IngestResult:
+    """An ingest into the configured backend, with ingest's signature (for the watcher)."""
+    return run_ingest(config, paths, embedder, index_dir, **kwargs)
+
+
 @main.command("ingest")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--index", "index_dir", default=None, help="index directory (default: index.dir from config)")
@@ -98,7 +103,7 @@ def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json, watch
         click.echo(f"watching {', '.join(paths)} (Ctrl-C stops)", err=True)
         watch_and_ingest(index_dir or config["index"]["dir"], list(paths), embedder,
                          quiet_seconds=float(config["index"]["watch_quiet_seconds"]), on_result=print_ingest,
-                         **ingest_options(config))
+                         ingest_with=functools.partial(_ingest_into, config))
         return
     files, _ = collect_files(paths)
     bar = None
@@ -258,7 +263,7 @@ def _start_watcher(config: dict, live, watch_dirs, reload: bool = True) -> None:
         watch_and_ingest(live.root.root, list(watch_dirs), live.embedder,
                          quiet_seconds=float(config["index"]["watch_quiet_seconds"]),
                          on_result=lambda result: (print_ingest(result), reload and live.reload()),
-                         **ingest_options(config))
+                         ingest_with=functools.partial(_ingest_into, config))
 
     threading.Thread(target=watcher, name="govqa-watch", daemon=True).start()
 

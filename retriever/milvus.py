@@ -28,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .backend import BackendUnavailable, EmbeddedBackend, top_rows
+from .backend import BackendUnavailable, EmbeddedBackend
 from .facts import Fact
 from .index import Index, IndexDir, IndexSettings, build_generation, index_header
 from .store import IndexMismatchError
@@ -301,6 +301,11 @@ class MilvusStore:
         return info
 
 
+def _best_first(rows: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
+    """Rows by score, best first, ties by row (as the embedded index orders them)."""
+    return rows[np.lexsort((rows, -scores))][:n]
+
+
 def dense_index(size: int, settings: IndexSettings) -> dict:
     """The dense index for a collection of `size` passages: exact (FLAT) up to settings.exact_max,
     as the embedded index; above, HNSW (Milvus's graph index; its M and efConstruction from the
@@ -416,8 +421,7 @@ class MilvusBackend:
         # BM25 scores are positive; Milvus Lite gives them negated (as distances), Milvus as they are
         scores = np.abs(scores)
         keep = scores > 0
-        rows, scores = rows[keep], scores[keep]
-        return rows[top_rows(scores, n)] if rows.size else rows
+        return _best_first(rows[keep], scores[keep], n)
 
     def lexical_scores(self, tokens: list[str], rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
@@ -438,7 +442,7 @@ class MilvusBackend:
             return np.zeros(0, dtype=np.int64)
         rows, scores = self._search(np.asarray(vector, dtype=np.float32).tolist(), "vector", n, self._filter(report_ids),
                                     self.search_params)
-        return rows[top_rows(scores, n)] if rows.size else rows
+        return _best_first(rows, scores, n)
 
     def vectors_at(self, rows: np.ndarray) -> np.ndarray:
         found = self._rows(rows, ["vector"])
