@@ -217,7 +217,7 @@ class MilvusStore:
         schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
                                      output_field_names=["sparse"]))
         size = int(index.passage_counts().sum())
-        params = self.call("prepare_index_params")
+        params = MilvusClient.prepare_index_params()
         params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                          params={"params": {"bm25_k1": BM25_K1, "bm25_b": BM25_B}})
         params.add_index(field_name="vector", **dense_index(size, settings))
@@ -229,7 +229,7 @@ class MilvusStore:
         docs.add_field("key", DataType.VARCHAR, is_primary=True, max_length=1024)
         docs.add_field("body", DataType.VARCHAR, max_length=VARCHAR_MAX)
         docs.add_field("dummy", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field in every collection
-        docs_params = self.call("prepare_index_params")
+        docs_params = MilvusClient.prepare_index_params()
         docs_params.add_index(field_name="dummy", index_type="FLAT", metric_type="IP")
         self.call("create_collection", docs_name, schema=docs, index_params=docs_params)
 
