@@ -22,6 +22,7 @@ import logging
 import math
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, replace
 from functools import lru_cache
@@ -45,6 +46,9 @@ TEXT_CHUNK = 20_000  # characters of a report's text a docs row holds (3 bytes a
 INSERT_BATCH = 500  # rows an insert sends (a passage row is ~30 KB of terms and vector)
 KEYS_PER_QUERY = 1000  # keys (or rows) one query asks for
 MAX_LIMIT = 16_384  # Milvus's largest top-k and query limit
+# A replaced generation is dropped (by a later ingest) only this long after it was replaced: servers
+# poll the alias every api.reload_seconds (2 s by default) and finish their requests on it first
+GRACE_SECONDS = 60.0
 DF_CACHE = 65_536  # document frequencies a loaded generation remembers
 # Generation names: g000012 (as the embedded index's)
 _GENERATION = re.compile(r"^(?P<prefix>.+)_(?P<generation>g\d{6})_passages$")  # govqa_g000012_passages
@@ -164,19 +168,30 @@ class MilvusStore:
             if self.call("has_collection", name):
                 self.call("drop_collection", name)
 
-    def cleanup(self, keep: int) -> list[str]:
+    def cleanup(self, keep: int, grace: float = GRACE_SECONDS) -> list[str]:
         """Drop generations the alias never named (a build that failed or was killed: newer than the
-        current one) and all but the newest `keep` (the current one is always kept). A dropped
-        generation was replaced at least one ingest earlier: servers moved off it within a poll
-        (api.reload_seconds), the grace period it had."""
+        current one), and all but the newest `keep` (the current one is always kept, and the one it
+        replaced) that were replaced more than `grace` seconds ago (servers move off a replaced
+        generation within a poll, api.reload_seconds)."""
         current = self.current()
         names = [g for g in self.generations() if g != current]
         never = [g for g in names if current is None or g > current]
         older = [g for g in names if g not in never]
-        drop = never + older[: max(0, len(older) - max(keep - 1, 0))]
+        drop = list(never)
+        now = time.time()
+        for g in older[: max(0, len(older) - max(keep - 1, 1))]:
+            successor = min(n for n in [*older, current] if n > g)
+            if now - self.created(successor) > grace:
+                drop.append(g)
         for g in drop:
             self.drop(g)
         return drop
+
+    def created(self, generation: str) -> float:
+        """When a generation was written (0 when it cannot be told)."""
+        found = self.call("query", self.docs_name(generation), filter=_filter_in("key", ["info"]), output_fields=["body"],
+                          limit=1) if self.call("has_collection", self.docs_name(generation)) else []
+        return float(json.loads(found[0]["body"]).get("created", 0)) if found else 0.0
 
     def publish(self, generation: str) -> None:
         """Point the alias at this generation (one call: servers see the old one or the new one)."""
@@ -284,7 +299,7 @@ class MilvusStore:
             for token, at in seg.bm25.vocab_dict.items():
                 vocab[token] = vocab.get(token, 0) + int(indptr[at + 1] - indptr[at])
         docs_rows += [{"key": "d:" + t, "body": str(df)} for t, df in vocab.items() if len(t.encode("utf-8")) < 1000]
-        info = {"format": FORMAT, "embedder": embedder_name, "dim": dim, "dictionary": dictionary_hash(),
+        info = {"format": FORMAT, "created": time.time(), "embedder": embedder_name, "dim": dim, "dictionary": dictionary_hash(),
                 "reports": len(reports), "passages": row, "tokens": tokens_total, "log": len(log_entries)}
         docs_rows.append({"key": "info", "body": json.dumps(info)})
         for i in range(0, len(docs_rows), INSERT_BATCH * 4):

@@ -345,3 +345,20 @@ def test_a_killed_ingest_leaves_the_alias_and_the_next_one_cleans_up(milvus, con
     result = run_ingest(cfg, [REPORTS, inbox], use_embedder)
     assert result.generation == "g000002" and store.current() == "g000002"
     assert store.generations() == ["g000001", "g000002"]  # the leftover dropped first, the old one kept (grace)
+
+
+def test_replaced_generations_are_dropped_after_their_grace_period(milvus, config, use_embedder, tmp_path):
+    from bot.service import milvus_store, run_ingest
+
+    cfg = _config(config, milvus.uri, "govqa_grace")
+    store = milvus_store(cfg)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "青石县2024年报告.txt").write_text(NEW_REPORT, encoding="utf-8")
+    run_ingest(cfg, [REPORTS], use_embedder, keep_generations=1)
+    added = run_ingest(cfg, [REPORTS, inbox], use_embedder, keep_generations=1)
+    new_id = next(f.report_id for f in added.files if f.status == "added")
+    assert run_ingest(cfg, [], use_embedder, keep_generations=1, remove=[new_id]).generation == "g000003"
+    assert store.generations() == ["g000001", "g000002", "g000003"]  # g000001 was replaced moments ago
+    assert store.cleanup(1, grace=0) == ["g000001"]  # the one the current one replaced stays
+    assert store.generations() == ["g000002", "g000003"]
