@@ -380,6 +380,9 @@ class MilvusBackend:
         self.size = int(self.info["passages"])
         self.doc_count = max(self.size, 1)
         self._df: dict[str, int] = {}
+        self._by_year: dict[int | None, set[str]] = {}
+        for r in self.reports:
+            self._by_year.setdefault(r.year, set()).add(r.id)
 
     def _docs(self, keys: list[str]) -> dict[str, str]:
         out = {}
@@ -418,7 +421,15 @@ class MilvusBackend:
         return self._hi - self._lo
 
     def _filter(self, report_ids: list[str] | None) -> str:
-        return "" if report_ids is None else _filter_in("report", report_ids)
+        """The scalar filter for these reports: by year when they are all the reports of some years
+        (a question naming only a year: one short expression however many reports), else by id."""
+        if report_ids is None:
+            return ""
+        wanted = set(report_ids)
+        years = {self.report_by_id[r].year for r in wanted if r in self.report_by_id}
+        if wanted == {r for y in years for r in self._by_year[y]}:
+            return _filter_in("year", sorted(-1 if y is None else y for y in years))
+        return _filter_in("report", report_ids)
 
     def _search(self, data, field: str, n: int, filter: str, params: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         rows, scores = [], []
