@@ -362,3 +362,29 @@ def test_replaced_generations_are_dropped_after_their_grace_period(milvus, confi
     assert store.generations() == ["g000001", "g000002", "g000003"]  # g000001 was replaced moments ago
     assert store.cleanup(1, grace=0) == ["g000001"]  # the one the current one replaced stays
     assert store.generations() == ["g000002", "g000003"]
+
+
+def test_the_telegram_bot_says_when_milvus_is_away_and_answers_when_it_is_back(milvus, milvus_config, use_embedder):
+    from bot.live import LiveService
+    from bot.telegram import build_application
+
+    from .conftest import ServerThread
+    from .fake_telegram import TOKEN, FakeTelegram
+    from .test_telegram import BOTNAME, GROUP, BotThread, reply_to
+
+    fake = FakeTelegram()
+    with ServerThread(fake.app) as server:
+        cfg = {**milvus_config, "telegram": {"api_base_url": server.url + "/bot", "allowed_chats": [GROUP["id"]]}}
+        live = LiveService(cfg, embedder=use_embedder, poll_seconds=600)  # no poll during the test: a question meets the outage
+        live.reload()
+        with BotThread(build_application(cfg, live, TOKEN)):
+            wait_for(lambda: fake.called("getUpdates"))
+            milvus.stop()
+            try:
+                (away,) = reply_to(fake, fake.message(GROUP, f"/ask@{BOTNAME} {HEADLINE}"), timeout=60)
+            finally:
+                milvus.start()
+            assert "暂时无法访问" in away["text"]
+            live.reload()  # a poll finds it back
+            (back,) = reply_to(fake, fake.message(GROUP, f"/ask@{BOTNAME} {HEADLINE}"), timeout=60)
+            assert "79件" in back["text"].splitlines()[0]
