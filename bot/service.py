@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings import Embedder, make_embedder
-from retriever.backend import BackendUnavailable, EmbeddedBackend, SearchBackend
-from retriever.index import Index, IndexDir, IndexSettings
+from retriever.backend import EmbeddedBackend, SearchBackend
+from retriever.index import Index, IndexDir, IndexSettings, NoIndexError
 from retriever.search import HybridSearcher
 
 from .answer import AnswerComposer
@@ -92,10 +92,6 @@ class Service:
     def generation(self) -> str:
         return self.index.generation
 
-    @property
-    def backend(self) -> str:
-        return self.index.backend
-
 
 def open_service(config: dict, index_dir: str | Path | None = None, embedder: Embedder | None = None,
                  reuse: SearchBackend | None = None, source: Source | None = None) -> Service:
@@ -104,8 +100,6 @@ def open_service(config: dict, index_dir: str | Path | None = None, embedder: Em
     source = source or Source(config, index_dir)
     generation = source.current()
     if generation is None:
-        from retriever.index import NoIndexError
-
         raise NoIndexError(f"no index in {source.where()}: run govqa ingest PATH... first")
     index = source.open(generation, embedder, config, reuse)
     searcher = HybridSearcher(index, embedder, alpha=float(config["search"]["alpha"]),
@@ -114,6 +108,3 @@ def open_service(config: dict, index_dir: str | Path | None = None, embedder: Em
     composer = AnswerComposer(searcher, top_k=int(config["answer"]["top_k"]),
                               min_confidence=float(config["answer"]["min_confidence"]))
     return Service(index, searcher, composer)
-
-
-__all__ = ["BackendUnavailable", "Service", "Source", "open_service", "run_ingest"]

@@ -10,15 +10,15 @@ servers notice as they notice the CURRENT pointer of the embedded index.
 
 BM25 keeps govqa's tokens (jieba words, bigrams, characters; tokenize.py): each passage's tokens
 are sent as one short hash a token, separated by spaces, to Milvus's BM25 function under the
-standard analyzer (which keeps such terms whole) with govqa's k1 and b, so the scores are the
-embedded index's."""
+standard analyzer (which keeps such terms whole) with govqa's k1 and b: the rankings are the embedded
+index's, each score 1 + k1 times its own (Milvus's BM25 has Robertson's (k1 + 1) factor, bm25s's
+Lucene variant has not)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
-import logging
 import math
 import re
 import threading
@@ -36,12 +36,12 @@ from .store import IndexMismatchError
 from .tokenize import BM25_B, BM25_K1, dictionary_hash, get_tokenizer
 from .types import Passage, Report
 
-log = logging.getLogger("govqa.milvus")
-
 BACKEND = "milvus"
 FORMAT = 1  # what a generation's collections hold; a server refuses another
 TERM_BYTES = 6  # a token's hash: 48 bits (Milvus hashes terms to 32 bits again), 10 base32 characters
 VARCHAR_MAX = 65_535  # Milvus's longest VARCHAR, in bytes
+KEY_MAX = 1024  # bytes of a docs key ("d:" and a token: jieba words are short, a longer token gets df 0)
+UNIT_CHARS = 300  # characters of a unit's name in the passages' unit field (at most 4 bytes a character)
 TEXT_CHUNK = 20_000  # characters of a report's text a docs row holds (3 bytes a Chinese character)
 INSERT_BATCH = 500  # rows an insert sends (a passage row is ~30 KB of terms and vector)
 KEYS_PER_QUERY = 1000  # keys (or rows) one query asks for
@@ -49,24 +49,20 @@ MAX_LIMIT = 16_384  # Milvus's largest top-k and query limit
 # A replaced generation is dropped (by a later ingest) only this long after it was replaced: servers
 # poll the alias every api.reload_seconds (2 s by default) and finish their requests on it first
 GRACE_SECONDS = 60.0
-DF_CACHE = 65_536  # document frequencies a loaded generation remembers
-# Generation names: g000012 (as the embedded index's)
-_GENERATION = re.compile(r"^(?P<prefix>.+)_(?P<generation>g\d{6})_passages$")  # govqa_g000012_passages
+DF_CACHE = 65_536  # document frequencies a loaded generation remembers, and token hashes this process does
+# A generation's collections, named as the embedded index's generations: govqa_g000012_passages, govqa_g000012_docs
+_COLLECTION = re.compile(r"^(?P<prefix>.+)_(?P<generation>g\d{6})_(?P<kind>passages|docs)$")
 
 
+@lru_cache(maxsize=DF_CACHE)
 def term(token: str) -> str:
-    """A token as one term of the standard analyzer: 10 lowercase base32 characters (法律 -> e.g. "k5x2q7mfa3")."""
+    """A token as one term of the standard analyzer: 10 lowercase base32 characters (法律 -> cvn4llnhxu)."""
     digest = hashlib.blake2b(token.encode("utf-8"), digest_size=TERM_BYTES).digest()
     return base64.b32encode(digest).decode("ascii").rstrip("=").lower()
 
 
-@lru_cache(maxsize=DF_CACHE)
-def _cached_term(token: str) -> str:
-    return term(token)
-
-
 def terms(tokens: Iterable[str]) -> str:
-    return " ".join(map(_cached_term, tokens))
+    return " ".join(map(term, tokens))
 
 
 def _filter_in(field: str, values: Iterable) -> str:
@@ -144,14 +140,14 @@ class MilvusStore:
         """The generation the alias names (None before the first ingest)."""
         if self.prefix not in self.call("list_aliases").get("aliases", []):
             return None
-        found = _GENERATION.match(self.call("describe_alias", self.prefix)["collection_name"])
-        return found["generation"] if found else None
+        found = _COLLECTION.match(self.call("describe_alias", self.prefix)["collection_name"])
+        return found["generation"] if found and found["kind"] == "passages" else None
 
     def generations(self) -> list[str]:
         """Generations with collections under the prefix, oldest first."""
         names = set()
         for name in self.call("list_collections"):
-            found = _GENERATION.match(name) or re.match(r"^(?P<prefix>.+)_(?P<generation>g\d{6})_docs$", name)
+            found = _COLLECTION.match(name)
             if found and found["prefix"] == self.prefix:
                 names.add(found["generation"])
         return sorted(names)
@@ -218,7 +214,7 @@ class MilvusStore:
         schema = MilvusClient.create_schema(auto_id=False)
         schema.add_field("row", DataType.INT64, is_primary=True)
         schema.add_field("report", DataType.VARCHAR, max_length=64)
-        schema.add_field("unit", DataType.VARCHAR, max_length=1024)
+        schema.add_field("unit", DataType.VARCHAR, max_length=UNIT_CHARS * 4)
         schema.add_field("year", DataType.INT64)  # -1: not known
         schema.add_field("pid", DataType.VARCHAR, max_length=64)
         schema.add_field("section", DataType.VARCHAR, max_length=VARCHAR_MAX)
@@ -241,7 +237,7 @@ class MilvusStore:
         self.call("create_collection", passages_name, schema=schema, index_params=params)
 
         docs = MilvusClient.create_schema(auto_id=False)
-        docs.add_field("key", DataType.VARCHAR, is_primary=True, max_length=1024)
+        docs.add_field("key", DataType.VARCHAR, is_primary=True, max_length=KEY_MAX)
         docs.add_field("body", DataType.VARCHAR, max_length=VARCHAR_MAX)
         docs.add_field("dummy", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field in every collection
         docs_params = MilvusClient.prepare_index_params()
@@ -265,7 +261,7 @@ class MilvusStore:
                 own = words.get(p.id)
                 tokens = (own if own is not None else tokenizer.index_words(text)) + tokenizer.ngrams(text)
                 tokens_total += len(tokens)
-                record = {"row": row, "report": report.id, "unit": report.org[:300], "year": report.year or -1,
+                record = {"row": row, "report": report.id, "unit": report.org[:UNIT_CHARS], "year": report.year or -1,
                           "pid": p.id, "section": p.section, "start": p.start, "end": p.end,
                           "facts": json.dumps(facts.get(old, []), ensure_ascii=False), "terms": terms(tokens),
                           "vector": vec.astype(np.float32).tolist()}
@@ -298,7 +294,8 @@ class MilvusStore:
             indptr = seg.bm25.scores["indptr"]
             for token, at in seg.bm25.vocab_dict.items():
                 vocab[token] = vocab.get(token, 0) + int(indptr[at + 1] - indptr[at])
-        docs_rows += [{"key": "d:" + t, "body": str(df)} for t, df in vocab.items() if len(t.encode("utf-8")) < 1000]
+        docs_rows += [{"key": "d:" + t, "body": str(df)} for t, df in vocab.items()
+                      if len(t.encode("utf-8")) <= KEY_MAX - 2]
         info = {"format": FORMAT, "created": time.time(), "embedder": embedder_name, "dim": dim, "dictionary": dictionary_hash(),
                 "reports": len(reports), "passages": row, "tokens": tokens_total, "log": len(log_entries)}
         docs_rows.append({"key": "info", "body": json.dumps(info)})
