@@ -11,15 +11,16 @@ from pathlib import Path
 
 import click
 
-from retriever.index import IndexBusyError, IndexDir, NoIndexError
-from retriever.ingest import IngestResult, collect_files, ingest
+from retriever.backend import BackendUnavailable
+from retriever.index import IndexBusyError, NoIndexError
+from retriever.ingest import IngestResult, collect_files
 from retriever.store import IndexMismatchError, report_dict
 
 from .answer import year_label
 from .config import ConfigError, load_config
 from .facts import DEFAULT_LIMIT, MAX_LIMIT
 from .render import answer_text, facts_text
-from .service import build_embedder, index_settings, ingest_options, open_service
+from .service import Source, build_embedder, open_service, run_ingest
 
 
 def _echo_json(data) -> None:
@@ -36,7 +37,7 @@ def with_config(func):
         try:
             config = load_config(config_path)
             return func(config=config, **kwargs)
-        except (ConfigError, NoIndexError, IndexMismatchError, IndexBusyError, ValueError) as exc:
+        except (ConfigError, NoIndexError, IndexMismatchError, IndexBusyError, BackendUnavailable, ValueError) as exc:
             click.echo(f"govqa: {exc}", err=True)
             sys.exit(2)
 
@@ -78,6 +79,11 @@ def print_ingest(result: IngestResult) -> None:
                f"{len(result.failed)} failed; {len(_review_files(result))} need review")
 
 
+def _ingest_into(config: dict, index_dir, paths, embedder, **kwargs) -> IngestResult:
+    """An ingest into the configured backend, with ingest's signature (for the watcher)."""
+    return run_ingest(config, paths, embedder, index_dir, **kwargs)
+
+
 @main.command("ingest")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--index", "index_dir", default=None, help="index directory (default: index.dir from config)")
@@ -97,7 +103,7 @@ def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json, watch
         click.echo(f"watching {', '.join(paths)} (Ctrl-C stops)", err=True)
         watch_and_ingest(index_dir or config["index"]["dir"], list(paths), embedder,
                          quiet_seconds=float(config["index"]["watch_quiet_seconds"]), on_result=print_ingest,
-                         **ingest_options(config))
+                         ingest_with=functools.partial(_ingest_into, config))
         return
     files, _ = collect_files(paths)
     bar = None
@@ -105,8 +111,8 @@ def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json, watch
         from tqdm import tqdm
 
         bar = tqdm(total=len(files), unit="file", file=sys.stderr)
-    result = ingest(index_dir or config["index"]["dir"], paths, embedder, prune=prune, rebuild=rebuild,
-                    wait=not no_wait, progress=(lambda _: bar.update(1)) if bar else None, **ingest_options(config))
+    result = run_ingest(config, paths, embedder, index_dir, prune=prune, rebuild=rebuild, wait=not no_wait,
+                        progress=(lambda _: bar.update(1)) if bar else None)
     if bar:
         bar.close()
     if as_json:
@@ -257,7 +263,7 @@ def _start_watcher(config: dict, live, watch_dirs, reload: bool = True) -> None:
         watch_and_ingest(live.root.root, list(watch_dirs), live.embedder,
                          quiet_seconds=float(config["index"]["watch_quiet_seconds"]),
                          on_result=lambda result: (print_ingest(result), reload and live.reload()),
-                         **ingest_options(config))
+                         ingest_with=functools.partial(_ingest_into, config))
 
     threading.Thread(target=watcher, name="govqa-watch", daemon=True).start()
 
@@ -389,10 +395,11 @@ def eval_cmd(config, file, reports_dir, index_dir, as_json):
     questions = load_questions(file)
     embedder = build_embedder(config)
     target = Path(index_dir) if index_dir else _eval_index_dir(config, Path(reports_dir))
-    if not IndexDir(target).current():
-        # the files that fail are in the new generation's ingest log, which the figures report
-        # first (also when this index is reused)
-        ingest(target, [reports_dir], embedder, settings=index_settings(config))
+    # the files that fail are in the new generation's ingest log, which the figures report first
+    # (also when this index is reused); with the Milvus backend, the alias's generation is used
+    # when there is one (--index is not read)
+    if not Source(config, target).current():
+        run_ingest(config, [reports_dir], embedder, target)
     service = open_service(config, target, embedder=embedder)
     figures = evaluate(service, questions)
     if as_json:

@@ -13,7 +13,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -81,6 +81,7 @@ class EmbedderSection(Section):
 
 
 class SearchSection(Section):
+    backend: Literal["embedded", "milvus"] = "embedded"
     alpha: float = Field(0.4, ge=0, le=1)
     candidates: int = Field(100, ge=1)
     context: float = Field(0.3, ge=0)
@@ -140,6 +141,12 @@ class ObservabilitySection(Section):
     log_json: bool = False
 
 
+class MilvusSection(Section):
+    uri: str = "http://127.0.0.1:19530"
+    prefix: str = Field("govqa", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # govqa, govqa_staging
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
 class LimitsSection(Section):
     # the most a zip-based document (docx) may expand to, in MB
     max_expanded_mb: float = Field(200.0, gt=0)
@@ -154,6 +161,7 @@ class Settings(BaseSettings):
     index: IndexSection = IndexSection()
     embedder: EmbedderSection = EmbedderSection()
     search: SearchSection = SearchSection()
+    milvus: MilvusSection = MilvusSection()
     answer: AnswerSection = AnswerSection()
     api: ApiSection = ApiSection()
     telegram: TelegramSection = TelegramSection()

@@ -11,8 +11,6 @@ import unicodedata
 from collections import defaultdict
 from pathlib import Path
 
-from retriever.index import GenerationInfo
-
 from .answer import year_label
 from .service import Service
 
@@ -63,9 +61,8 @@ def index_problems(service: Service) -> tuple[list[dict], list[dict]]:
     """The files whose last ingest into the served generation failed (from its ingest log, so that
     a reused index still says so), and the indexed reports whose metadata needs a person's check."""
     index = service.index
-    info = GenerationInfo.read(index.path, index.manifest["embedder"], int(index.manifest["dim"]))
     last: dict[str, tuple[str, str]] = {}
-    for _, path, status, detail in info.log():
+    for _, path, status, detail in index.log():
         last[path] = (status, detail)
     failed = [{"file": Path(path).name, "path": path, "reason": detail}
               for path, (status, detail) in last.items() if status == "failed"]

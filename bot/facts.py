@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from retriever.facts import Fact
-from retriever.search import HybridSearcher, lexical_scores
+from retriever.search import HybridSearcher
 from retriever.types import Filters, Report
 
 from .question import CLAUSE_SHARE, MEASURE_MISMATCH, SENTENCE_SHARE, Ask, QuestionReader, coverage, normalise
@@ -95,15 +95,9 @@ class FactFinder:
         ask = self.reader.asks(query, filters)[0]
         if not ask.terms:
             return FactResult(query, [], searched, "查询里没有要查找的内容")
-        rows = index.rows_of([r.id for r in reports]) if len(reports) < len(index.reports) else None
+        within = [r.id for r in reports] if len(reports) < len(index.reports) else None
         tokens = self.searcher.tokenizer.tokens(" ".join(f for t in ask.terms for f in t.forms))
-        scores = lexical_scores(index, tokens, rows)
-        n = min(limit * ROWS_PER_FACT, scores.size)
-        best = np.argpartition(-scores, n - 1)[:n] if n < scores.size else np.arange(scores.size)
-        best = best[scores[best] > 0]
-        chosen = (rows[best] if rows is not None else best).astype(np.int64)
-        if index.live_rows is not None:
-            chosen = chosen[index.row_report[chosen] >= 0]
+        chosen = np.sort(index.lexical_top(tokens, limit * ROWS_PER_FACT, within)).astype(np.int64)
         sections = {int(r): p.section for r, p in zip(chosen, index.passages(chosen.tolist()), strict=True)}
         # what a fact's sentence, section and unit say of the query: computed once for the facts
         # that share them (a sentence holds ~1.5 figures, a report dozens)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings import Embedder, make_embedder
-from retriever.index import Index, IndexDir, IndexSettings
+from retriever.backend import EmbeddedBackend, SearchBackend
+from retriever.index import Index, IndexDir, IndexSettings, NoIndexError
 from retriever.search import HybridSearcher
 
 from .answer import AnswerComposer
@@ -30,9 +32,59 @@ def ingest_options(config: dict) -> dict:
             "max_expanded": int(config["limits"]["max_expanded_mb"] * 2**20)}
 
 
+MILVUS_TOKEN_ENV = "GOVQA_MILVUS_TOKEN"  # a secret: from the environment only, never from config.toml
+
+
+def milvus_store(config: dict):
+    """The Milvus generations of search.backend = "milvus" (retriever/milvus.py)."""
+    from retriever.milvus import MilvusStore
+
+    m = config["milvus"]
+    return MilvusStore(m["uri"], token=os.environ.get(MILVUS_TOKEN_ENV, ""), prefix=m["prefix"],
+                       timeout=float(m["timeout_seconds"]))
+
+
+class Source:
+    """Where the served generations come from: the index directory's CURRENT pointer (embedded),
+    or the alias in Milvus. `current()` names the generation to serve (None before the first
+    ingest); for Milvus it also checks that the server answers (BackendUnavailable)."""
+
+    def __init__(self, config: dict, index_dir: str | Path | None = None):
+        self.backend = config["search"].get("backend", "embedded")
+        self.root = IndexDir(index_dir or config["index"]["dir"])
+        self.store = milvus_store(config) if self.backend == "milvus" else None
+
+    def where(self) -> str:
+        return self.store.uri if self.store is not None else str(self.root.root)
+
+    def current(self) -> str | None:
+        return self.store.current() if self.store is not None else self.root.current()
+
+    def open(self, generation: str, embedder: Embedder, config: dict, reuse: SearchBackend | None = None) -> SearchBackend:
+        if self.store is not None:
+            from retriever.milvus import MilvusBackend
+
+            return MilvusBackend(self.store, generation, embedder.name, embedder.dim, index_settings(config))
+        previous = reuse.index if isinstance(reuse, EmbeddedBackend) else None
+        return EmbeddedBackend(Index(self.root.generations / generation, embedder.name, embedder.dim, reuse=previous))
+
+
+def run_ingest(config: dict, paths, embedder: Embedder, index_dir: str | Path | None = None, **kwargs):
+    """An ingest (retriever/ingest.py's arguments) into the configured backend: the index
+    directory, or a new Milvus generation published by its alias."""
+    options = ingest_options(config) | kwargs
+    if config["search"].get("backend", "embedded") == "milvus":
+        from retriever.milvus import ingest_milvus
+
+        return ingest_milvus(milvus_store(config), paths, embedder, **options)
+    from retriever.ingest import ingest
+
+    return ingest(index_dir or config["index"]["dir"], paths, embedder, **options)
+
+
 @dataclass
 class Service:
-    index: Index
+    index: SearchBackend
     searcher: HybridSearcher
     composer: AnswerComposer
 
@@ -42,11 +94,14 @@ class Service:
 
 
 def open_service(config: dict, index_dir: str | Path | None = None, embedder: Embedder | None = None,
-                 reuse: Index | None = None) -> Service:
+                 reuse: SearchBackend | None = None, source: Source | None = None) -> Service:
     """`reuse`: the index served so far, whose segments the new generation may share."""
     embedder = embedder or build_embedder(config)
-    root = IndexDir(index_dir or config["index"]["dir"])
-    index = Index(root.current_path(), embedder.name, embedder.dim, reuse=reuse)
+    source = source or Source(config, index_dir)
+    generation = source.current()
+    if generation is None:
+        raise NoIndexError(f"no index in {source.where()}: run govqa ingest PATH... first")
+    index = source.open(generation, embedder, config, reuse)
     searcher = HybridSearcher(index, embedder, alpha=float(config["search"]["alpha"]),
                               candidates=int(config["search"]["candidates"]),
                               context=float(config["search"]["context"]))

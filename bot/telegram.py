@@ -40,6 +40,8 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from retriever.backend import BackendUnavailable
+
 from .answer import MAX_QUESTION_CHARS, Answer, Citation, TableRow, year_label
 from .config import ConfigError
 from .live import LiveService, NotReadyError
@@ -517,6 +519,10 @@ class GovqaBot:
             answer = await asyncio.get_running_loop().run_in_executor(self.executor, self._compose, question, previous)
         except NotReadyError:
             await self._send(context, message, "索引还在加载，请稍后再问。")
+            return
+        except BackendUnavailable as exc:  # Milvus went away mid-question: not ready until a poll finds it back
+            self.live.unavailable(exc)
+            await self._send(context, message, "索引暂时无法访问，请稍后再问。")
             return
         except Exception:
             log.exception("answering %r failed", question)

@@ -5,6 +5,7 @@ from the question (aliases included) or given explicitly."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from .catalog import Catalog
 from .index import Index
 from .tokenize import get_tokenizer
 from .types import Filters, Hit, Report
+
+if TYPE_CHECKING:
+    from .backend import SearchBackend
 
 
 @dataclass
@@ -107,7 +111,9 @@ def _minmax(x: np.ndarray, over: np.ndarray) -> np.ndarray:
 
 
 class HybridSearcher:
-    def __init__(self, index: Index, embedder: Embedder, alpha: float = 0.4, candidates: int = 100,
+    """`index`: a search backend (backend.py), or an embedded Index (served through EmbeddedBackend)."""
+
+    def __init__(self, index: SearchBackend | Index, embedder: Embedder, alpha: float = 0.4, candidates: int = 100,
                  context: float = 0.3):
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"search alpha (the dense share of the fused score) must be in [0, 1], got {alpha!r}")
@@ -115,6 +121,10 @@ class HybridSearcher:
             raise ValueError(f"search candidates must be >= 1, got {candidates!r}")
         if not 0.0 <= context <= 1.0:
             raise ValueError(f"search context (the weight of a passage's best neighbour) must be in [0, 1], got {context!r}")
+        if isinstance(index, Index):
+            from .backend import EmbeddedBackend
+
+            index = EmbeddedBackend(index)
         self.index = index
         self.context = float(context)
         self.embedder = embedder
@@ -133,34 +143,16 @@ class HybridSearcher:
         index = self.index
         if index.size == 0 or not reports:
             return SearchResult(query, [], filters, reports)
-        restricted = len(reports) < len(index.reports)
-        rows = index.rows_of([r.id for r in reports]) if restricted else None
-        if rows is not None and rows.size == 0:
-            return SearchResult(query, [], filters, reports)
+        searched = [r.id for r in reports] if len(reports) < len(index.reports) else None
         pool = max(self.candidates, k)
 
-        # BM25 scores of the searched rows only: a filtered search costs what its reports hold,
-        # with no array the size of the index
-        space = rows.size if rows is not None else index.size
-        lexical = np.zeros(space, dtype=np.float32)
-        if mode != "dense":
-            lexical = lexical_scores(index, self.tokenizer.tokens(query), rows)
-        if rows is not None:
-            lex_top = rows[_top(lexical, pool, positive=True)]
-        elif index.live_rows is not None:  # deleted rows are never found
-            lex_top = _top(np.where(index.row_report >= 0, lexical, -1.0), pool, positive=True)
-        else:
-            lex_top = _top(lexical, pool, positive=True)
-
+        tokens = self.tokenizer.tokens(query) if mode != "dense" else []
+        lex_top = index.lexical_top(tokens, pool, searched) if tokens else np.zeros(0, dtype=np.int64)
         dense_top = np.zeros(0, dtype=np.int64)
         query_vec = None
         if mode != "lexical":
             query_vec = self.embedder.embed_query(query).astype(np.float32)
-            if rows is None:
-                dense_top = ann_top(index, query_vec, pool)
-            else:
-                scores = index.vectors_at(rows) @ query_vec
-                dense_top = rows[_top(scores, pool)]
+            dense_top = index.dense_top(query_vec, pool, searched)
 
         cand = np.unique(np.concatenate([lex_top, dense_top])).astype(np.int64)
         if cand.size == 0:
@@ -168,11 +160,15 @@ class HybridSearcher:
         # neighbours (the passages just before and after, in the same report) lend part of their
         # score: a passage whose context matches the question is more likely the answer
         near = np.unique(np.concatenate([cand - 1, cand, cand + 1]).clip(0, index.size - 1))
-        if rows is None:
-            lex_scores = lexical[near]
-        else:  # neighbours outside the searched rows (other reports) lend nothing: they score 0
-            at = np.searchsorted(rows, near).clip(max=rows.size - 1)
-            lex_scores = np.where(rows[at] == near, lexical[at], 0.0).astype(np.float32)
+        near_report = index.report_at(near)
+        lex_scores = index.lexical_scores(tokens, near) if tokens else np.zeros(near.size, dtype=np.float32)
+        # neighbours outside the searched reports (or deleted) lend nothing: they score 0
+        if searched is not None:
+            wanted = set(searched)
+            inside = np.isin(near_report, [i for i, r in enumerate(index.reports) if r.id in wanted])
+        else:
+            inside = near_report >= 0
+        lex_scores = np.where(inside, lex_scores, 0.0).astype(np.float32)
         if query_vec is not None:
             dense_scores = index.vectors_at(near) @ query_vec
         else:
@@ -183,12 +179,13 @@ class HybridSearcher:
         at = np.searchsorted(near, cand)
         fused = own[at]
         if mode == "hybrid" and self.context > 0:
-            report = index.row_report
             ctx = np.zeros(cand.size, dtype=np.float32)
+            cand_report = near_report[at]
             for step in (-1, 1):
                 nb = cand + step
                 ok = (nb >= 0) & (nb < index.size)
-                ok[ok] &= report[nb[ok]] == report[cand[ok]]
+                nb_at = np.searchsorted(near, nb[ok])
+                ok[ok] &= near_report[nb_at] == cand_report[ok]
                 ctx[ok] = np.maximum(ctx[ok], own[np.searchsorted(near, nb[ok])])
             fused = fused + self.context * ctx
         order = np.lexsort((cand, -fused))[:k]
@@ -202,18 +199,3 @@ class HybridSearcher:
             ranks = {name: rank[row] for name, rank in (("lexical", lex_rank), ("dense", dense_rank)) if row in rank}
             hits.append(Hit(passage=passage, score=round(float(fused[i]), 6), ranks=ranks))
         return SearchResult(query, hits, filters, reports)
-
-
-def _top(scores: np.ndarray, n: int, positive: bool = False) -> np.ndarray:
-    """Indices of the n highest scores, best first (ties by index, for determinism)."""
-    if positive:
-        idx = np.flatnonzero(scores > 0)
-        scores_sel = scores[idx]
-    else:
-        idx = np.arange(scores.size)
-        scores_sel = scores
-    if idx.size > n:
-        part = np.argpartition(-scores_sel, n - 1)[:n]
-        idx, scores_sel = idx[part], scores_sel[part]
-    order = np.lexsort((idx, -scores_sel))
-    return idx[order]

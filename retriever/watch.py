@@ -19,15 +19,15 @@ def _relevant(change, path: str) -> bool:
 
 def watch_and_ingest(index_dir: str | Path, folders: list[str | Path], embedder, *, quiet_seconds: float = 2.0,
                      stop: threading.Event | None = None, on_result: Callable[[IngestResult], None] | None = None,
-                     **ingest_kwargs) -> None:
+                     ingest_with: Callable[..., IngestResult] = ingest, **ingest_kwargs) -> None:
     """Ingest `folders` now, then again each time their report files (or reports.toml) change and
     stay unchanged for `quiet_seconds`. Files deleted from the folders are pruned from the index.
-    Runs until `stop` is set (or forever)."""
+    Runs until `stop` is set (or forever). `ingest_with`: ingest's signature, into another backend."""
     from watchfiles import watch
 
     def run() -> None:
         try:
-            result = ingest(index_dir, folders, embedder, prune=True, **ingest_kwargs)
+            result = ingest_with(index_dir, folders, embedder, prune=True, **ingest_kwargs)
         except Exception as exc:  # a failed round never ends the watch; the index stays as it was
             log.error("ingest after a change failed: %s", exc)
             return

@@ -55,7 +55,7 @@ def test_a_report_added_as_a_delta_is_answered(tmp_path, use_embedder, config):
     assert {f.path.split("/")[-1]: f.status for f in result.files if f.status != "unchanged"} == {target.name: "added"}
     assert result.embedded == result.files[[f.status for f in result.files].index("added")].passages
     service = open_service(config, root, embedder=use_embedder)
-    assert len(service.index.segments) == 2
+    assert len(service.index.index.segments) == 2
     answer = service.composer.answer(HEADLINE)
     assert "79件" in answer.text and answer.citations[0].source == target.name
     hits = service.searcher.search("出具法律意见书", k=5, mode="lexical").hits  # unfiltered, both segments

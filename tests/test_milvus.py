@@ -1,0 +1,390 @@
+"""The Milvus backend against a real Milvus-compatible server: `milvus-lite server` (the pinned
+milvus-lite, test extra) started on a free loopback port with a temporary data directory, through
+the same pymilvus client production uses. One contract suite runs against both backends; then BM25
+parity with the embedded index, two `govqa serve` replicas with no local index, an ingest reaching
+them under load, Milvus stopped and started under a running server, and a killed ingest."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from .conftest import HEADLINE, NEW_QUESTION, NEW_REPORT, REPO, REPORTS, needs_shared, wait_for
+
+pytest.importorskip("pymilvus")
+pytest.importorskip("milvus_lite")
+pytestmark = needs_shared()
+GOVQA = [sys.executable, "-m", "bot.cli"]
+PREFIX = "govqa_test"  # the five reports; tests that change what is served use prefixes of their own
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MilvusLite:
+    """`milvus-lite server` on 127.0.0.1, a port of its own and a data directory that outlives a
+    stop, so that it can be stopped and started again as a real server would be."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir, self.port = data_dir, _free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = (self.data_dir.parent / "milvus-lite.log").open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(self.data_dir),
+                                      "--host", "127.0.0.1", "--port", str(self.port)], stdout=log, stderr=log)
+        wait_for(self._answers, 60, "milvus-lite to answer", interval=0.2)
+
+    def _answers(self) -> bool:
+        from pymilvus import MilvusClient
+
+        assert self.proc.poll() is None, (self.data_dir.parent / "milvus-lite.log").read_text(errors="replace")[-2000:]
+        try:
+            client = MilvusClient(uri=self.uri, timeout=2)
+            client.list_collections()
+            client.close()
+            return True
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def milvus(tmp_path_factory):
+    server = MilvusLite(tmp_path_factory.mktemp("milvus") / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+def _config(config: dict, uri: str, prefix: str) -> dict:
+    return {**config, "search": {**config["search"], "backend": "milvus"},
+            "milvus": {**config["milvus"], "uri": uri, "prefix": prefix, "timeout_seconds": 5.0}}
+
+
+@pytest.fixture(scope="module")
+def milvus_config(config, milvus, use_embedder):
+    """The five reports ingested into Milvus through the backend's own ingest."""
+    from bot.service import run_ingest
+
+    cfg = _config(config, milvus.uri, PREFIX)
+    result = run_ingest(cfg, [REPORTS], use_embedder)
+    assert not result.failed and result.generation == "g000001", result
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def backends(milvus_config, real_index, config, use_embedder):
+    from bot.service import Source
+
+    embedded = Source(config, real_index)
+    milvus = Source(milvus_config)
+    return {"embedded": embedded.open(embedded.current(), use_embedder, config),
+            "milvus": milvus.open(milvus.current(), use_embedder, milvus_config)}
+
+
+@pytest.fixture(params=["embedded", "milvus"])
+def backend(request, backends):
+    return backends[request.param]
+
+
+def _tokens(text: str) -> list[str]:
+    from retriever.tokenize import get_tokenizer
+
+    return get_tokenizer().tokens(text)
+
+
+# -- the contract, run against both backends ----------------------------------------------------
+
+def test_rows_are_reports_in_order_each_a_range(backend):
+    from retriever.backend import SearchBackend
+
+    assert isinstance(backend, SearchBackend)
+    counts = backend.passage_counts()
+    assert len(backend.reports) == 5 and int(counts.sum()) == backend.size
+    assert [r.source for r in backend.reports] == sorted(r.source for r in backend.reports)
+    start = 0
+    for n, report in enumerate(backend.reports):
+        rows = backend.rows_of([report.id])
+        assert rows.tolist() == list(range(start, start + int(counts[n])))
+        assert (backend.report_at(rows) == n).all()
+        start += int(counts[n])
+    assert backend.rows_of(["no-such-report"]).size == 0
+
+
+def test_passages_and_facts_of_rows(backend):
+    rows = [0, 7, backend.size - 1]
+    passages = backend.passages(rows)
+    for row, p in zip(rows, passages, strict=True):
+        report = backend.reports[int(backend.report_at(np.array([row]))[0])]
+        assert p.report_id == report.id and p.text == report.text[p.start : p.end] and p.org == report.org
+    facts = backend.facts(np.arange(backend.size))
+    assert facts and all(report_text(backend, f) == f.text for f in facts[:50])
+    assert sorted((f.row, f.start) for f in facts) == [(f.row, f.start) for f in facts]
+
+
+def report_text(backend, fact) -> str:
+    return backend.report_by_id[fact.report_id].text[fact.start : fact.end]
+
+
+def test_lexical_top_is_positive_best_first_and_honours_the_report_filter(backend):
+    tokens = _tokens("法律意见书")
+    top = backend.lexical_top(tokens, 10)
+    scores = backend.lexical_scores(tokens, np.sort(top))
+    by_row = dict(zip(np.sort(top).tolist(), scores.tolist(), strict=True))
+    ordered = [by_row[int(r)] for r in top]
+    assert len(top) == 10 and all(s > 0 for s in ordered) and ordered == sorted(ordered, reverse=True)
+    one = backend.reports[2].id
+    within = backend.lexical_top(tokens, 10, [one])
+    assert within.size and set(within.tolist()) <= set(backend.rows_of([one]).tolist())
+    assert backend.lexical_top(_tokens("zzzz"), 10).size == 0
+
+
+def test_dense_top_and_vectors(backend, use_embedder):
+    vector = use_embedder.embed_query(HEADLINE).astype(np.float32)
+    top = backend.dense_top(vector, 10)
+    scores = backend.vectors_at(top) @ vector
+    assert len(top) == 10 and np.all(np.diff(scores) <= 1e-6)
+    one = backend.reports[0].id
+    assert set(backend.dense_top(vector, 5, [one]).tolist()) <= set(backend.rows_of([one]).tolist())
+
+
+def test_document_frequencies_and_log(backend):
+    assert backend.df("法律") > 0 and backend.df("no-such-token") == 0
+    assert backend.idf("no-such-token") > backend.idf("法律") > 0
+    assert {status for _, _, status, _ in backend.log()} == {"added"}
+
+
+def test_the_headline_answer(backend, use_embedder):
+    from retriever.search import HybridSearcher
+
+    hits = HybridSearcher(backend, use_embedder).search(HEADLINE, k=3).hits
+    assert any("79件" in h.passage.text for h in hits)
+
+
+# -- parity ---------------------------------------------------------------------------------------
+
+def test_bm25_parity_with_the_embedded_index(backends, dev_questions):
+    """Same top 10 by BM25 on every dev question, and the same scores up to one factor: Milvus's
+    BM25 has Robertson's (k1 + 1) in the numerator, bm25s's Lucene variant does not, so each score
+    is 1 + k1 = 1.9 times the embedded one (measured: every ratio 1.9 within 1e-6). A constant
+    factor changes no ranking and no fused score (both are min-max normalised)."""
+    from retriever.tokenize import BM25_K1
+
+    embedded, milvus = backends["embedded"], backends["milvus"]
+    ratios = []
+    for q in dev_questions:
+        tokens = _tokens(q["question"])
+        a, b = embedded.lexical_top(tokens, 10), milvus.lexical_top(tokens, 10)
+        assert a.tolist() == b.tolist(), q["question"]
+        rows = np.sort(a)
+        ratios += (milvus.lexical_scores(tokens, rows) / embedded.lexical_scores(tokens, rows)).tolist()
+    assert len(ratios) == 10 * len(dev_questions)
+    assert max(abs(r - (1 + BM25_K1)) for r in ratios) < 1e-5
+
+
+def test_the_same_fused_results_and_answers(backends, milvus_config, config, real_index, use_embedder, dev_questions):
+    from bot.service import open_service
+
+    embedded = open_service(config, real_index, embedder=use_embedder)
+    milvus = open_service(milvus_config, embedder=use_embedder)
+    for q in dev_questions:
+        a = [(h.passage.id, h.score) for h in embedded.searcher.search(q["question"], k=10).hits]
+        b = [(h.passage.id, h.score) for h in milvus.searcher.search(q["question"], k=10).hits]
+        assert [p for p, _ in a] == [p for p, _ in b], q["question"]
+        np.testing.assert_allclose([s for _, s in a], [s for _, s in b], atol=1e-5)
+        assert embedded.composer.answer(q["question"]).text == milvus.composer.answer(q["question"]).text
+
+
+# -- replicas, ingest, faults -------------------------------------------------------------------
+
+def _env(cfg: dict, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVQA_")}
+    return env | {"PYTHONPATH": str(REPO), "GOVQA_SEARCH__BACKEND": "milvus", "GOVQA_MILVUS__URI": cfg["milvus"]["uri"],
+                  "GOVQA_MILVUS__PREFIX": cfg["milvus"]["prefix"], "GOVQA_MILVUS__TIMEOUT_SECONDS": "2",
+                  "GOVQA_API__RATE_PER_SECOND": "0", "GOVQA_API__RELOAD_SECONDS": "0.5"} | extra
+
+
+class Replica:
+    """`govqa serve` with the Milvus backend, in an empty directory: no index on its disk."""
+
+    def __init__(self, cfg: dict, home: Path):
+        home.mkdir()
+        self.home, self.port = home, _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(GOVQA + ["serve", "--config", str(REPO / "config.toml"), "--index", str(home / "none"),
+                                              "--port", str(self.port)], env=_env(cfg), cwd=home,
+                                     stdout=subprocess.DEVNULL, stderr=(home / "server.log").open("wb"))
+
+    def status(self) -> int:
+        try:
+            return httpx.get(self.url + "/readyz", timeout=5).status_code
+        except httpx.TransportError:
+            assert self.proc.poll() is None, (self.home / "server.log").read_text(errors="replace")[-3000:]
+            return 0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def test_two_replicas_answer_from_milvus_and_follow_an_ingest_under_load(milvus, config, use_embedder, tmp_path):
+    """Two servers with no local index answer the headline question with its citation; a report
+    ingested through the Milvus backend reaches both without a restart while clients keep asking."""
+    from bot.service import run_ingest
+
+    cfg = _config(config, milvus.uri, "govqa_replicas")
+    assert run_ingest(cfg, [REPORTS], use_embedder).generation == "g000001"
+    replicas = [Replica(cfg, tmp_path / f"replica{i}") for i in range(2)]
+    stop, seen = threading.Event(), []
+
+    def hammer(url):
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while not stop.is_set():
+                r = client.post("/v1/answer", json={"question": HEADLINE})
+                body = r.json()
+                seen.append((r.status_code, r.status_code == 200 and "79件" in body["answer"], body.get("generation")))
+
+    try:
+        for replica in replicas:
+            wait_for(lambda r=replica: r.status() == 200, 90, "a replica to be ready", interval=0.2)
+            answer = httpx.post(replica.url + "/v1/answer", json={"question": HEADLINE}, timeout=30).json()
+            assert "79件" in answer["answer"] and answer["generation"] == "g000001"
+            assert any("79件" in c["excerpt"] for c in answer["citations"]), answer["citations"]
+        assert not any((r.home / "none").exists() for r in replicas)
+        clients = [threading.Thread(target=hammer, args=(r.url,)) for r in replicas for _ in range(2)]
+        for c in clients:
+            c.start()
+        wait_for(lambda: len(seen) > 10, 60, "the clients to get going")
+        inbox = tmp_path / "inbox"
+        inbox.mkdir()
+        (inbox / "青石县2024年报告.txt").write_text(NEW_REPORT, encoding="utf-8")
+        result = run_ingest(cfg, [REPORTS, inbox], use_embedder)
+        assert result.generation == "g000002" and [f.status for f in result.files].count("added") == 1
+
+        def answered(replica):
+            r = httpx.post(replica.url + "/v1/answer", json={"question": NEW_QUESTION}, timeout=30).json()
+            return r.get("found") and "146件" in r["answer"] and r["generation"] == "g000002"
+
+        for replica in replicas:
+            wait_for(lambda r=replica: answered(r), 60, "the new report to reach a replica", interval=0.2)
+        stop.set()
+        for c in clients:
+            c.join(timeout=30)
+        assert seen and all(status == 200 and ok for status, ok, _ in seen), [s for s in seen if s[0] != 200 or not s[1]][:5]
+        assert {g for *_, g in seen} == {"g000001", "g000002"}, "the clients saw the switch"
+    finally:
+        stop.set()
+        for replica in replicas:
+            replica.stop()
+
+
+def test_milvus_stopped_and_started_under_a_running_server(milvus, milvus_config, tmp_path):
+    """Milvus going away: /readyz and answers 503, naming the backend; back: answers again, with no
+    restart of the server."""
+    replica = Replica(milvus_config, tmp_path / "replica")
+    try:
+        wait_for(lambda: replica.status() == 200, 90, "the replica to be ready", interval=0.2)
+        milvus.stop()
+        wait_for(lambda: replica.status() == 503, 60, "/readyz to say 503", interval=0.2)
+        r = httpx.post(replica.url + "/v1/answer", json={"question": HEADLINE}, timeout=30)
+        assert r.status_code == 503 and r.headers["content-type"].startswith("application/problem+json")
+        assert "milvus" in r.json()["detail"] + r.json()["title"]
+        milvus.start()
+        wait_for(lambda: replica.status() == 200, 60, "/readyz to recover", interval=0.2)
+        answer = httpx.post(replica.url + "/v1/answer", json={"question": HEADLINE}, timeout=30).json()
+        assert "79件" in answer["answer"]
+        assert replica.proc.poll() is None
+    finally:
+        replica.stop()
+
+
+def test_a_killed_ingest_leaves_the_alias_and_the_next_one_cleans_up(milvus, config, use_embedder, tmp_path):
+    from bot.service import milvus_store, run_ingest
+    from retriever.index import FAULT_ENV
+
+    cfg = _config(config, milvus.uri, "govqa_killed")
+    store = milvus_store(cfg)
+    assert run_ingest(cfg, [REPORTS], use_embedder).generation == "g000001"
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "青石县2024年报告.txt").write_text(NEW_REPORT, encoding="utf-8")
+    for stage in ("inserted", "written"):  # the new collections half or wholly written, the alias not switched
+        marker = tmp_path / f"{stage}.marker"
+        proc = subprocess.Popen(GOVQA + ["ingest", "--config", str(REPO / "config.toml"), str(REPORTS), str(inbox)],
+                                cwd=tmp_path,
+                                env=_env(cfg, **{FAULT_ENV: f"{stage}:{marker}"}), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            wait_for(marker.exists, 120, f"the ingest to reach {stage}", interval=0.2)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        assert store.current() == "g000001" and "g000002" in store.generations()
+    result = run_ingest(cfg, [REPORTS, inbox], use_embedder)
+    assert result.generation == "g000002" and store.current() == "g000002"
+    assert store.generations() == ["g000001", "g000002"]  # the leftover dropped first, the old one kept (grace)
+
+
+def test_replaced_generations_are_dropped_after_their_grace_period(milvus, config, use_embedder, tmp_path):
+    from bot.service import milvus_store, run_ingest
+
+    cfg = _config(config, milvus.uri, "govqa_grace")
+    store = milvus_store(cfg)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "青石县2024年报告.txt").write_text(NEW_REPORT, encoding="utf-8")
+    run_ingest(cfg, [REPORTS], use_embedder, keep_generations=1)
+    added = run_ingest(cfg, [REPORTS, inbox], use_embedder, keep_generations=1)
+    new_id = next(f.report_id for f in added.files if f.status == "added")
+    assert run_ingest(cfg, [], use_embedder, keep_generations=1, remove=[new_id]).generation == "g000003"
+    assert store.generations() == ["g000001", "g000002", "g000003"]  # g000001 was replaced moments ago
+    assert store.cleanup(1, grace=0) == ["g000001"]  # the one the current one replaced stays
+    assert store.generations() == ["g000002", "g000003"]
+
+
+def test_the_telegram_bot_says_when_milvus_is_away_and_answers_when_it_is_back(milvus, milvus_config, use_embedder):
+    from bot.live import LiveService
+    from bot.telegram import build_application
+
+    from .conftest import ServerThread
+    from .fake_telegram import TOKEN, FakeTelegram
+    from .test_telegram import BOTNAME, GROUP, BotThread, reply_to
+
+    fake = FakeTelegram()
+    with ServerThread(fake.app) as server:
+        cfg = {**milvus_config, "telegram": {"api_base_url": server.url + "/bot", "allowed_chats": [GROUP["id"]]}}
+        live = LiveService(cfg, embedder=use_embedder, poll_seconds=600)  # no poll during the test: a question meets the outage
+        live.reload()
+        with BotThread(build_application(cfg, live, TOKEN)):
+            wait_for(lambda: fake.called("getUpdates"))
+            milvus.stop()
+            try:
+                (away,) = reply_to(fake, fake.message(GROUP, f"/ask@{BOTNAME} {HEADLINE}"), timeout=60)
+            finally:
+                milvus.start()
+            assert "暂时无法访问" in away["text"]
+            live.reload()  # a poll finds it back
+            (back,) = reply_to(fake, fake.message(GROUP, f"/ask@{BOTNAME} {HEADLINE}"), timeout=60)
+            assert "79件" in back["text"].splitlines()[0]
