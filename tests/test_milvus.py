@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
-from .conftest import HEADLINE, NEW_QUESTION, NEW_REPORT, REPO, REPORTS, needs_shared, wait_for
+from .conftest import HEADLINE, NEW_QUESTION, NEW_REPORT, REPO, REPORTS, ServerThread, needs_shared, wait_for
 
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
@@ -388,3 +388,34 @@ def test_the_telegram_bot_says_when_milvus_is_away_and_answers_when_it_is_back(m
             live.reload()  # a poll finds it back
             (back,) = reply_to(fake, fake.message(GROUP, f"/ask@{BOTNAME} {HEADLINE}"), timeout=60)
             assert "79件" in back["text"].splitlines()[0]
+
+
+def test_the_api_uploads_into_milvus_and_answers_503_when_a_request_meets_it_away(milvus, config, use_embedder, tmp_path):
+    """The API's upload goes to the configured backend; a request that finds Milvus gone before the
+    next poll does (here the poll never runs) is a 503 naming it, and /readyz says so until a reload
+    finds Milvus back."""
+    from bot.api import Keys, create_app
+    from bot.live import LiveService
+    from bot.service import run_ingest
+
+    cfg = _config(config, milvus.uri, "govqa_api")
+    cfg["api"] = {**cfg["api"], "rate_per_second": 0}
+    run_ingest(cfg, [REPORTS], use_embedder)
+    live = LiveService(cfg, tmp_path / "none", embedder=use_embedder, poll_seconds=3600)
+    with ServerThread(create_app(cfg, live, Keys([], ["admin"]))) as s, \
+            httpx.Client(base_url=s.url, headers={"X-API-Key": "admin"}, timeout=120) as c:
+        up = c.post("/v1/reports", files=[("files", ("青石县2024.txt", NEW_REPORT.encode(), "text/plain"))])
+        assert up.status_code == 200 and up.json()["files"][0]["status"] == "added", up.text
+        assert "146件" in c.post("/v1/answer", json={"question": NEW_QUESTION}).json()["answer"]
+        # nothing of the index on this server's disk: only the uploaded file, as received
+        assert [p.parent.name for p in (tmp_path / "none").rglob("*") if p.is_file()] == ["uploads"]
+        milvus.stop()
+        try:
+            r = c.post("/v1/answer", json={"question": HEADLINE})
+            assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json", r.text
+            assert "milvus" in r.json()["detail"] and r.headers["retry-after"]
+            assert c.get("/readyz").status_code == 503
+        finally:
+            milvus.start()
+        assert c.post("/v1/index/reload").status_code == 200
+        assert "79件" in c.post("/v1/answer", json={"question": HEADLINE}).json()["answer"]

@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from retriever.backend import BackendUnavailable
+
 from ..observability import flat_routes
 
 log = logging.getLogger("govqa.api")
@@ -59,6 +61,11 @@ def install_handlers(app: FastAPI) -> None:
         errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()]
         detail = "; ".join(f"{'.'.join(e['loc'][1:]) or e['loc'][0] if e['loc'] else 'body'}: {e['msg']}" for e in errors)
         return problem_response(422, detail or "invalid request", errors=errors)
+
+    @app.exception_handler(BackendUnavailable)
+    async def _backend_unavailable(request: Request, exc: BackendUnavailable):
+        request.app.state.govqa.live.unavailable(exc)  # /readyz says 503 until a poll finds the backend back
+        return problem_response(503, f"the index is not ready: {exc}", headers={"Retry-After": "2"})
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):

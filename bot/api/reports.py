@@ -11,11 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, UploadFile
 from fastapi import Path as FastAPIPath
 
-from retriever.ingest import ingest
 from retriever.readers import SUPPORTED_SUFFIXES
 from retriever.store import report_dict
 
-from ..service import ingest_options
+from .. import service
 from .deps import Admin, ApiContext, Ctx, Reader
 from .problems import Problem
 from .schemas import IngestOut, ReportsOut, ReportTextOut
@@ -77,8 +76,9 @@ def ingest_out(result, shown: dict[str, str]) -> dict:
             "files": files, "seconds": round(result.seconds, 3)}
 
 
-def run_ingest(ctx: ApiContext, **kwargs):
-    result = ingest(ctx.index_root, embedder=ctx.live.embedder, **ingest_options(ctx.config), **kwargs)
+def run_ingest(ctx: ApiContext, paths, **kwargs):
+    """An ingest into the configured backend (the index directory, or Milvus), then serve it."""
+    result = service.run_ingest(ctx.config, paths, ctx.live.embedder, ctx.index_root, **kwargs)
     ctx.live.reload()
     return result
 
@@ -146,7 +146,7 @@ def upload(who: Admin, ctx: Ctx,
         stored.append(target)
         shown[str(target)] = name
         manifest[target.name] = {"source": name}
-    result = run_ingest(ctx, paths=stored, manifest=manifest)
+    result = run_ingest(ctx, stored, manifest=manifest)
     out = ingest_out(result, shown)
     failed = []
     for f, line in zip(result.files, out["files"], strict=True):
@@ -180,7 +180,7 @@ def delete_report(who: Admin, ctx: Ctx, report_id: ReportId) -> dict:
     if not REPORT_ID.fullmatch(report_id):  # 404, not 422: any other id names no report
         raise Problem(404, f"no indexed report has the id {report_id[:40]!r}")
     try:
-        result = run_ingest(ctx, paths=[], remove=[report_id])
+        result = run_ingest(ctx, [], remove=[report_id])
     except KeyError as exc:
         raise Problem(404, str(exc.args[0])) from exc
     for f in result.files:
