@@ -161,6 +161,7 @@ class Citation:
     mark: tuple[int, int] | None = None  # the answering clause, as offsets within the excerpt
     report_id: str = ""
     url: str = ""  # the report's web address, when known
+    page: int | None = None  # the page of the file the excerpt starts on (pdf, ofd, scans); None for files without pages
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -690,7 +691,7 @@ class AnswerComposer:
         return Citation(n=n, source=report.source, title=report.title, org=report.org, year=report.year,
                         section=hit.passage.section, excerpt=report.text[start:end], start=start, end=end,
                         score=hit.score, mark=(mark[0] - start, mark[1] - start) if mark else None, report_id=report.id,
-                        url=report.url)
+                        url=report.url, page=report.page_at(start))
 
     def _compose(self, question: str, chosen: list[_Candidate], filters: Filters, searched: dict) -> Answer:
         first = chosen[0]
@@ -807,7 +808,7 @@ class AnswerComposer:
             lines.append(line)
             citations.append(Citation(n=len(citations) + 1, source=report.source, title=report.title, org=report.org,
                                       year=report.year, section="", excerpt=report.text[start:end], start=start, end=end,
-                                      score=1.0, report_id=report.id, url=report.url))
+                                      score=1.0, report_id=report.id, url=report.url, page=report.page_at(start)))
             value = {"published": report.published or MISSING, "year": year_label(report.year)}.get(field, report.title)
             table.append(TableRow(report.org, report.year, value, citation=len(citations)))
         count = f"共{len(reports)}份：" if len(reports) > 1 else ""

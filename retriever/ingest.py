@@ -35,7 +35,8 @@ from .index import (
     write_generation,
 )
 from .metadata import extract_metadata
-from .readers import SUPPORTED_SUFFIXES, ReportReadError, read_file
+from .ocr import OcrLimits
+from .readers import SUPPORTED_SUFFIXES, ReportReadError, read_report
 from .store import connect_ro, read_df, read_passages, read_reports, read_words
 from .types import Passage, Report
 
@@ -164,11 +165,14 @@ def _manifest_for(file: Path, cache: dict[Path, dict[str, dict]], extra: dict[st
     return {**cache[folder].get(file.name, {}), **extra.get(file.name, {})}
 
 
-def parse_report(path: Path, overrides: dict | None = None, max_expanded: int | None = None) -> Report:
+def parse_report(path: Path, overrides: dict | None = None, max_expanded: int | None = None,
+                 ocr: OcrLimits | None = None) -> Report:
     """Read, clean and describe one report file; ReportReadError says why it cannot be used (no
     text). A report whose unit or year the text does not give is still described, with what is
-    known, and its `review` says what a person should check; a manifest field clears that."""
-    clean = clean_text(read_file(path, max_expanded))
+    known, and its `review` says what a person should check; a manifest field clears that (but
+    not a reason to check the text itself, such as a scan read with low OCR confidence)."""
+    read = read_report(path, max_expanded, ocr)
+    clean = clean_text(read.text)
     if len(clean.text) < 20:
         raise ReportReadError("the file has almost no text")
     meta = extract_metadata(clean)
@@ -180,12 +184,12 @@ def parse_report(path: Path, overrides: dict | None = None, max_expanded: int | 
     hint = {"org": f' (org = "…" in reports.toml beside the file, ["{path.name}"])',
             "year": f' (year = 2023 in reports.toml beside the file, ["{path.name}"])'}
     review = tuple(reason + (hint.get(field, "") if not fields.get(field) else "")
-                   for field, reason in meta.review if field not in given)
+                   for field, reason in meta.review if field not in given) + read.review
     spans = tuple(s for s in meta.spans if s[0] not in given)
     report_id = hashlib.sha256(clean.text.encode("utf-8")).hexdigest()[:16]
     source = (overrides or {}).get("source") or path.name
     return Report(id=report_id, source=source, path=str(path.resolve()), text=clean.text, review=review, spans=spans,
-                  url=(overrides or {}).get("url", ""),
+                  url=(overrides or {}).get("url", ""), pages=clean.pages,
                   **fields)
 
 
