@@ -188,6 +188,11 @@ def _is_figure(cell: str) -> bool:
     return bool(_FIGURE_CELL.match(cell)) and not _YEAR_CELL.match(cell)
 
 
+def _as_read(row: list[str]) -> str:
+    """A row's cells apart by spaces, a cell repeated across merged columns given once."""
+    return " ".join(dict.fromkeys(c for c in row if c))
+
+
 def table_lines(rows: list[list[str]]) -> list[str]:
     """A table as lines of text that keep each figure with its headings: with a heading row whose
     cells are names (not figures), each figure cell becomes "row heading · column heading：figure"
@@ -195,20 +200,22 @@ def table_lines(rows: list[list[str]]) -> list[str]:
     a row with its cells apart, as the text reads. Cells merged across columns (repeated by the
     reader) are given once."""
     rows = [[_cell(c) for c in row] for row in rows]
-    rows = [[c for n, c in enumerate(row) if n == 0 or c != row[n - 1]] if len(set(row)) == 1 else row
-            for row in rows if any(row)]
+    rows = [row for row in rows if any(row)]
+    lines = []
+    while len(rows) > 1 and len({c for c in rows[0] if c}) == 1:  # captions above the heading row
+        lines.append(_as_read(rows.pop(0)))
     if not rows:
-        return []
+        return lines
     header = rows[0]
     figures = sum(_is_figure(c) for row in rows[1:] for c in row[1:])
     headed = (len(rows) >= 2 and len(header) >= 2 and figures
               and not any(_is_figure(c) for c in header[1:]) and all(len(c) <= MAX_HEADING_CELL for c in header))
     if not headed:
-        return [" ".join(dict.fromkeys(c for c in row if c)) for row in rows]
-    lines = [" ".join(dict.fromkeys(c for c in header if c))]  # the heading row, as it reads
+        return lines + [_as_read(row) for row in rows]
+    lines.append(_as_read(header))
     for row in rows[1:]:
-        if len(row) != len(header) or len(set(row)) == 1:  # a caption or a total across the columns
-            lines.append(" ".join(dict.fromkeys(c for c in row if c)))
+        if len(row) != len(header) or len({c for c in row if c}) == 1:  # a caption or a note across the columns
+            lines.append(_as_read(row))
             continue
         head = row[0]
         cells = [(header[n], c) for n, c in enumerate(row) if n and c]
@@ -431,7 +438,7 @@ MAX_COLSPAN = 50
 def _data_table(table) -> list[list[str]] | None:
     """The cells of an HTML table that holds data (rows of short cells, no table inside it), a
     cell spanning columns repeated in each; None for a table that lays out the page."""
-    if table.css_first("table table") is not None or any(t is not table for t in table.css("table")):
+    if len(table.css("table")) > 1:  # the table itself, and one inside it: a layout
         return None
     rows = []
     for tr in table.css("tr"):
@@ -548,6 +555,10 @@ def _ofd_page_text(page) -> str:
 
 # ---- .doc and .wps: converted to .docx by LibreOffice ------------------------------------------
 LEGACY_TIMEOUT_SECONDS = 120  # a 60-page .doc converts in ~5 s; a hung conversion is stopped
+# What a .doc or .wps file starts with: an OLE2 compound file (Word 97-2003, WPS), or RTF or HTML
+# that a site saved as .doc. LibreOffice imports any other bytes as text, junk included.
+_LEGACY_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_LEGACY_TEXT_HEADS = (b"{\\rtf", b"<html", b"<!doctype html", b"mime-version:")
 
 
 def read_legacy(path: Path, max_expanded: int | None = None) -> str:
@@ -557,6 +568,11 @@ def read_legacy(path: Path, max_expanded: int | None = None) -> str:
     import subprocess
     import tempfile
 
+    with path.open("rb") as f:
+        head = f.read(512)
+    if not head.startswith(_LEGACY_MAGIC) and not head.lstrip().lower().startswith(_LEGACY_TEXT_HEADS):
+        raise ReportReadError(f"not a readable {path.suffix.lower()} file: it is neither a Word 97-2003/WPS "
+                              f"compound file nor RTF or HTML saved under that name")
     office = shutil.which("soffice") or shutil.which("libreoffice")
     if office is None:
         raise ReportReadError(f"reading {path.suffix.lower()} files needs LibreOffice, which is not installed "
