@@ -1,7 +1,8 @@
 """Reading report files into plain text: txt in any common Chinese encoding, docx, pdf (scanned
-pages by OCR), html, images (png, jpg, tif by OCR), ofd, and .doc/.wps through LibreOffice. Tables
-become one line a figure that names its row and column ("合同合法性审查 · 2023年：146份"); pages
-open with a PAGE_BREAK line (paged()), so that a passage's page can be told."""
+pages by OCR), html, images (png, jpg, tif by OCR), ofd, and .doc/.wps through LibreOffice.
+Tables (docx, html, ruled tables of a pdf) become one line a figure that names its row and column
+("合同合法性审查 · 2023年：146份"); pages open with a PAGE_BREAK line (paged()), so that a
+passage's page can be told."""
 
 from __future__ import annotations
 
@@ -273,6 +274,8 @@ def read_pdf(path: Path, ocr: OcrLimits | None = None) -> ReadResult:
         said = "; ".join(dict.fromkeys(found))[:300]
         raise ReportReadError("not a readable .pdf file: no pages found" + (f" (pypdf: {said})" if said else ""))
     scanned = [n for n, text in enumerate(pages) if len(re.sub(r"\s", "", text)) < MIN_PAGE_CHARS]
+    for n, text in _pages_with_tables(path, [n for n in range(len(pages)) if n not in scanned]).items():
+        pages[n] = text
     review: tuple[str, ...] = ()
     if scanned:
         read = _ocr_pdf_pages(path, scanned, ocr or OcrLimits())
@@ -283,6 +286,36 @@ def read_pdf(path: Path, ocr: OcrLimits | None = None) -> ReadResult:
         raise ReportReadError(f"no text found: the PDF's {len(pages)} pages have no text layer and OCR read "
                               f"nothing on them (a blank scan?)")
     return ReadResult(paged(pages), review)
+
+
+def _pages_with_tables(path: Path, numbers: list[int]) -> dict[int, str]:
+    """The text of each of these pages that has a ruled table (pdfplumber finds it by its lines):
+    the text above, between and below the tables as it reads, each table as table_lines() gives it.
+    Pages without tables keep pypdf's text; a page pdfplumber cannot read too (logged)."""
+    import pdfplumber
+
+    out: dict[int, str] = {}
+    try:
+        with pdfplumber.open(str(path)) as pdf:
+            for n in numbers:
+                page = pdf.pages[n]
+                tables = sorted((t for t in page.find_tables() if len(t.rows) >= 2 and len(t.columns) >= 2),
+                                key=lambda t: t.bbox[1])
+                if not tables:
+                    continue
+                x0, top, x1, bottom = page.bbox
+                parts, above = [], top
+                for table in tables:
+                    if table.bbox[1] > above:
+                        parts.append(page.crop((x0, above, x1, table.bbox[1])).extract_text())
+                    parts += table_lines([[cell or "" for cell in row] for row in table.extract()])
+                    above = max(above, table.bbox[3])
+                if bottom > above:
+                    parts.append(page.crop((x0, above, x1, bottom)).extract_text())
+                out[n] = "\n".join(parts)
+    except Exception as exc:  # the tables are a refinement: pypdf's text of the page stands
+        log.debug("tables of %s not read: %s: %s", path.name, exc.__class__.__name__, exc)
+    return out
 
 
 def _ocr_pdf_pages(path: Path, numbers: list[int], limits: OcrLimits) -> list[OcrPage]:

@@ -174,6 +174,23 @@ def table_docx(path: Path) -> Path:
     return path
 
 
+def table_pdf(path: Path) -> Path:
+    """The report as a PDF with a text layer, its table ruled (as Word prints one)."""
+    from reportlab.lib import colors
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Table, TableStyle
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    style = ParagraphStyle("zh", fontName="STSong-Light", fontSize=12, leading=18)
+    table = Table(TABLE, style=TableStyle([("FONTNAME", (0, 0), (-1, -1), "STSong-Light"),
+                                           ("GRID", (0, 0), (-1, -1), 0.5, colors.black)]))
+    SimpleDocTemplate(str(path)).build([Paragraph(line, style) for line in LEAD] + [table]
+                                       + [Paragraph(line, style) for line in TAIL])
+    return path
+
+
 def table_html() -> str:
     rows = "".join("<tr>" + "".join(f"<td><p>{c}</p></td>" for c in row) + "</tr>" for row in TABLE)
     body = "".join(f"<p>{line}</p>" for line in LEAD[1:])
@@ -195,11 +212,13 @@ def test_table_lines_keep_each_figure_with_its_headings():
     assert table_lines([["一、主要工作"], ["二、存在问题"]]) == ["一、主要工作", "二、存在问题"]
 
 
-def test_docx_and_html_tables_read_in_place(tmp_path):
+def test_docx_pdf_and_html_tables_read_in_place(tmp_path):
     from retriever.readers import read_file
 
-    docx = read_file(table_docx(tmp_path / "r.docx")).splitlines()
-    assert docx.index("全年合法性审查工作情况如下表：") < docx.index("合同合法性审查 · 2023年：146份。") < docx.index("二、下一步工作")
+    for made in (table_docx(tmp_path / "r.docx"), table_pdf(tmp_path / "r.pdf")):
+        lines = read_file(made).splitlines()
+        assert lines.index("全年合法性审查工作情况如下表：") < lines.index("合同合法性审查 · 2023年：146份。") < lines.index(
+            "二、下一步工作"), lines
     html = tmp_path / "r.html"
     html.write_text(table_html(), encoding="utf-8")
     lines = read_file(html).splitlines()
@@ -216,7 +235,7 @@ def test_a_layout_table_is_read_as_text(tmp_path):
     assert paragraph in read_file(html).splitlines()
 
 
-@pytest.mark.parametrize("kind", ["docx", "html"])
+@pytest.mark.parametrize("kind", ["docx", "pdf", "html"])
 def test_the_asked_years_cell_is_answered(kind, tmp_path, config, use_embedder):
     from retriever.ingest import ingest
 
@@ -224,6 +243,8 @@ def test_the_asked_years_cell_is_answered(kind, tmp_path, config, use_embedder):
     folder.mkdir()
     if kind == "docx":
         table_docx(folder / "baishi.docx")
+    elif kind == "pdf":
+        table_pdf(folder / "baishi.pdf")
     else:
         (folder / "baishi.html").write_text(table_html(), encoding="utf-8")
     index = tmp_path / "idx"
