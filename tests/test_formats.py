@@ -478,3 +478,16 @@ def test_a_doc_that_is_no_word_file_is_refused_before_conversion(tmp_path):
     (tmp_path / "junk.doc").write_bytes(b"\xd0\xcf\x11\xe0 damaged, and then some text")
     with pytest.raises(ReportReadError, match="neither a Word 97-2003/WPS compound file nor RTF or HTML"):
         read_file(tmp_path / "junk.doc")
+
+
+def test_ocr_reports_progress_and_stops_at_its_time_limit():
+    from PIL import Image
+
+    from retriever.ocr import OcrError, OcrLimits, ocr_pages
+
+    blank = [Image.new("L", (400, 500), 250)] * 2
+    seen = []
+    assert [p.text for p in ocr_pages(blank, 2, OcrLimits(), progress=lambda done, total: seen.append((done, total)))] == ["", ""]
+    assert seen == [(1, 2), (2, 2)]
+    with pytest.raises(OcrError, match=r"OCR stopped after 1e-06 s at page 1 of 2 \(\[ocr\] max_seconds\)"):
+        ocr_pages(blank, 2, OcrLimits(max_seconds=1e-6))
