@@ -72,8 +72,6 @@ def fetch_report(url: str, folder: Path, limits: FetchLimits | None = None) -> t
                 data, final, suffix = _download(client, attachment, limits)
                 if suffix == ".html":
                     raise FetchError(f"the page links to {attachment} as its attachment, but that is a web page too")
-            else:
-                _check_report_page(data)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (hashlib.sha256(url.encode("utf-8")).hexdigest()[:16] + suffix)
     for other in folder.glob(path.stem + ".*"):  # the URL gave another type of file before
@@ -144,8 +142,10 @@ def _suffix(content_type: str, url: str, data: bytes) -> str:
 
 
 def _attachment(data: bytes, base: str) -> str | None:
-    """The attachment a wrapper page leads to: on a page with little text of its own, the link to a
-    document file, the one whose text or name says 报告 first."""
+    """The attachment a wrapper page leads to, or None when the page is the report: on a page with
+    little text of its own, the first link to a document file whose text or name says 报告, or the
+    first document link of a page that is no report itself (a form beside a report page is not
+    followed). FetchError for a page that is no report and attaches none."""
     from selectolax.lexbor import LexborHTMLParser
 
     try:
@@ -153,6 +153,7 @@ def _attachment(data: bytes, base: str) -> str | None:
     except ReportReadError as exc:
         raise FetchError(f"the page cannot be read: {exc}") from exc
     if len(text) >= WRAPPER_MAX_CHARS:
+        _check_report_page(text)
         return None
     links = []
     for a in LexborHTMLParser(data).css("a[href]"):
@@ -161,16 +162,20 @@ def _attachment(data: bytes, base: str) -> str | None:
         if urlsplit(target).scheme in ("http", "https") and \
                 Path(unquote(urlsplit(target).path)).suffix.lower() in ATTACHMENT_SUFFIXES:
             links.append((a.text(strip=True) + unquote(href), target))
-    if not links:
-        return None
-    return next((t for said, t in links if "报告" in said), links[0][1])
-
-
-def _check_report_page(data: bytes) -> None:
+    named = next((t for said, t in links if "报告" in said), None)
+    if named is not None:
+        return named
     try:
-        text = clean_text(read_html(data)).text
-    except ReportReadError as exc:
-        raise FetchError(f"the page cannot be read: {exc}") from exc
+        _check_report_page(text)
+    except FetchError:
+        if links:
+            return links[0][1]
+        raise
+    return None
+
+
+def _check_report_page(text: str) -> None:
+    """FetchError unless the page's text reads as a report (_REPORT_WORDS, MIN_REPORT_CHARS)."""
     if not _REPORT_WORDS.search(text):
         raise FetchError("the page is not a report: its text says none of 报告, 法治政府, 依法行政, "
                          "and it links to no report file")

@@ -297,6 +297,9 @@ def site(tmp_path_factory):
         Route("/notice.html", lambda r: HTMLResponse(WRAPPER_PAGE)),
         Route("/files/白石镇报告.docx", lambda r: Response(docx, media_type=DOCX)),
         Route("/news.html", lambda r: HTMLResponse(NEWS_PAGE)),
+        # a report page with a form attached (/files/form.pdf is a 404: following it would fail)
+        Route("/with-form.html", lambda r: HTMLResponse(REPORT_PAGE.format(events=28).replace(
+            "</body>", '<a href="/files/form.pdf">政府信息公开申请表.pdf</a></body>'))),
         Route("/moved", lambda r: RedirectResponse("/report.html", status_code=302)),
         Route("/loop", lambda r: RedirectResponse("/loop", status_code=302)),
         Route("/slow.html", slow),
@@ -380,6 +383,15 @@ def test_a_redirected_url_keeps_the_url_given(site, tmp_path, use_embedder):
     assert result.files[0].status == "added", result.files
     report = load_index(tmp_path / "idx", use_embedder).reports[0]
     assert report.source == f"{base}/moved" and report.url == f"{base}/report.html"
+
+
+def test_a_report_page_is_not_left_for_a_form_it_attaches(site, tmp_path, use_embedder):
+    from retriever.fetch import FetchLimits
+    from retriever.ingest import ingest
+
+    base, _ = site
+    result = ingest(tmp_path / "idx", [f"{base}/with-form.html"], use_embedder, fetch=FetchLimits(**LIMITS))
+    assert result.files[0].status == "added" and result.files[0].org == "红星街道办事处", result.files
 
 
 def test_govqa_ingest_url_and_reports_show_the_url(site, tmp_path):
