@@ -359,16 +359,15 @@ def read_image(path: Path, ocr: OcrLimits | None = None) -> ReadResult:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                frames = [frame.convert("L") for frame in ImageSequence.Iterator(image)]
+            with Image.open(path) as image:  # frames are decoded one at a time, as OCR reads them
+                frames = (frame.convert("L") for frame in ImageSequence.Iterator(image))
+                pages = ocr_pages(frames, getattr(image, "n_frames", 1), limits, path.name)
     except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise ReportReadError(f"not a readable image: {exc}") from exc
-    except (OSError, SyntaxError, ValueError) as exc:  # a truncated or damaged image
-        raise ReportReadError(f"not a readable image: the file is damaged ({exc})") from exc
-    try:
-        pages = ocr_pages(frames, len(frames), limits, path.name)
     except OcrError as exc:
         raise ReportReadError(str(exc)) from exc
+    except (OSError, SyntaxError, ValueError) as exc:  # a truncated or damaged image
+        raise ReportReadError(f"not a readable image: the file is damaged ({exc})") from exc
     if not any(p.text.strip() for p in pages):
         raise ReportReadError("no text found: OCR read nothing in the image (a blank scan?)")
     return ReadResult(paged([p.text for p in pages]),

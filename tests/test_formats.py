@@ -503,3 +503,19 @@ def test_ocr_reports_progress_and_stops_at_its_time_limit():
     assert seen == [(1, 2), (2, 2)]
     with pytest.raises(OcrError, match=r"OCR stopped after 1e-06 s at page 1 of 2 \(\[ocr\] max_seconds\)"):
         ocr_pages(blank, 2, OcrLimits(max_seconds=1e-6))
+
+
+def test_a_multi_page_tif_is_read_page_by_page_within_the_page_limit(tmp_path):
+    from PIL import Image
+
+    from retriever.ingest import parse_report
+    from retriever.ocr import OcrLimits
+    from retriever.readers import ReportReadError
+
+    path = tmp_path / "scan.tif"
+    pages = [Image.open(p).convert("L") for p in SCANS]
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    report = parse_report(path)
+    assert report.page_at(report.text.index("出具法律意见书95份")) == 2
+    with pytest.raises(ReportReadError, match="2 pages, more than the 1"):
+        parse_report(path, ocr=OcrLimits(max_pages=1))
