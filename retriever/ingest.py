@@ -146,7 +146,7 @@ def load_manifest(path: Path) -> dict[str, dict]:
             raise ValueError(f"manifest {path}: [{name}] has unknown fields {sorted(unknown)}; allowed: {', '.join(_MANIFEST_FIELDS)}")
         if "year" in fields and not (isinstance(fields["year"], int) and 1949 <= fields["year"] <= 2100):
             raise ValueError(f"manifest {path}: [{name}] year must be a year such as 2023, got {fields['year']!r}")
-        if "url" in fields and not (is_url(fields["url"])):
+        if "url" in fields and not is_url(fields["url"]):
             raise ValueError(f"manifest {path}: [{name}] url must be an http(s) address such as "
                              f"https://www.example.gov.cn/report.html, got {fields['url']!r}")
         out[name] = fields

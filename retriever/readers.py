@@ -178,7 +178,9 @@ def read_docx(path: Path, max_expanded: int | None = None, max_ratio: float | No
 # a cell that is a figure: 146份, 1.2万元, 95%, 37 (not a heading such as 2023年 or 一季度)
 _FIGURE_CELL = re.compile(r"^[-+]?\d[\d,，.]*\s*(?:%|‰|[\u4e00-\u9fff]{1,3})?$")
 _YEAR_CELL = re.compile(r"^(?:19|20)\d{2}\s*年度?$")  # a column heading: 2023年, 2023年度
-MAX_HEADING_CELL = 30  # a heading cell is a short name; the dev tables' are at most 14 characters
+# a heading cell is a short name (2023年, 合同合法性审查); a row with a longer cell is no heading row,
+# and the table is read row by row as text
+MAX_HEADING_CELL = 30
 
 
 def _cell(text: str) -> str:
@@ -190,8 +192,8 @@ def _is_figure(cell: str) -> bool:
 
 
 def _as_read(row: list[str]) -> str:
-    """A row's cells apart by spaces, a cell repeated across merged columns given once."""
-    return " ".join(dict.fromkeys(c for c in row if c))
+    """A row's cells apart by spaces, a cell repeated across merged columns (side by side) given once."""
+    return " ".join(c for n, c in enumerate(row) if c and (n == 0 or c != row[n - 1]))
 
 
 def table_lines(rows: list[list[str]]) -> list[str]:

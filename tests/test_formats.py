@@ -519,3 +519,10 @@ def test_a_multi_page_tif_is_read_page_by_page_within_the_page_limit(tmp_path):
     assert report.page_at(report.text.index("出具法律意见书95份")) == 2
     with pytest.raises(ReportReadError, match="2 pages, more than the 1"):
         parse_report(path, ocr=OcrLimits(max_pages=1))
+
+
+def test_equal_cells_apart_are_both_kept():
+    from retriever.readers import table_lines
+
+    assert table_lines([["指标", "说明"], ["是", "否"], ["是", "是"]]) == ["指标 说明", "是 否", "是"]
+    assert table_lines([["合同", "12件", "审查", "12件"]]) == ["合同 12件 审查 12件"]
