@@ -572,12 +572,17 @@ def read_ofd(path: Path, max_expanded: int | None = None) -> str:
 
 
 def _ofd_page_text(page) -> str:
+    """A page's text: each TextCode placed at its object's Boundary plus its own X and Y (an object
+    may hold several lines), then read as lines."""
     pieces = []
     for obj in page.iter(f"{_OFD_NS}TextObject"):
         box = _BOUNDARY.match(obj.get("Boundary") or "")
-        text = "".join(code.text or "" for code in obj.iter(f"{_OFD_NS}TextCode"))
-        if box and text:
-            pieces.append((float(box.group(2)), float(box.group(1)), text))
+        if not box:
+            continue
+        for code in obj.iter(f"{_OFD_NS}TextCode"):
+            if code.text:
+                pieces.append((float(box.group(2)) + _number(code.get("Y")), float(box.group(1)) + _number(code.get("X")),
+                               code.text))
     lines: list[list[tuple[float, float, str]]] = []
     for piece in sorted(pieces):
         if lines and piece[0] - lines[-1][0][0] <= OFD_LINE_MM:
@@ -585,6 +590,13 @@ def _ofd_page_text(page) -> str:
         else:
             lines.append([piece])
     return "\n".join("".join(t for _, _, t in sorted(line, key=lambda p: p[1])) for line in lines)
+
+
+def _number(text: str | None) -> float:
+    try:
+        return float(text or 0)
+    except ValueError:
+        return 0.0
 
 
 # ---- .doc and .wps: converted to .docx by LibreOffice ------------------------------------------

@@ -414,15 +414,16 @@ OFD_NS = "http://www.ofdspec.org/2016"
 
 def make_ofd(path: Path, pages: list[list[tuple[float, float, str]]]) -> Path:
     """An OFD file: OFD.xml, a document listing its pages, and each page's text objects
-    (x mm, y mm, text)."""
+    (x mm, y mm, text; lines of a text apart by newlines, as TextCodes one under the other)."""
     doc_pages = "".join(f'<ofd:Page ID="{n + 10}" BaseLoc="Pages/Page_{n}/Content.xml"/>' for n in range(len(pages)))
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("OFD.xml", f'<ofd:OFD xmlns:ofd="{OFD_NS}" Version="1.0"><ofd:DocBody>'
                               f"<ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot></ofd:DocBody></ofd:OFD>")
         z.writestr("Doc_0/Document.xml", f'<ofd:Document xmlns:ofd="{OFD_NS}"><ofd:Pages>{doc_pages}</ofd:Pages></ofd:Document>')
         for n, objects in enumerate(pages):
-            texts = "".join(f'<ofd:TextObject ID="{i}" Boundary="{x} {y} 150 5" Font="1" Size="4">'
-                            f'<ofd:TextCode X="0" Y="4">{t}</ofd:TextCode></ofd:TextObject>' for i, (x, y, t) in enumerate(objects))
+            texts = "".join(f'<ofd:TextObject ID="{i}" Boundary="{x} {y} 150 30" Font="1" Size="4">'
+                            + "".join(f'<ofd:TextCode X="0" Y="{4 + 6 * n}">{line}</ofd:TextCode>' for n, line in enumerate(t.split("\n")))
+                            + "</ofd:TextObject>" for i, (x, y, t) in enumerate(objects))
             z.writestr(f"Doc_0/Pages/Page_{n}/Content.xml", f'<ofd:Page xmlns:ofd="{OFD_NS}"><ofd:Content><ofd:Layer ID="1">'
                                                             f"{texts}</ofd:Layer></ofd:Content></ofd:Page>")
     return path
@@ -433,12 +434,13 @@ def test_ofd_text_by_page(tmp_path):
 
     path = make_ofd(tmp_path / "r.ofd", [
         [(60, 30, "白石镇2023年法治政府建设年度报告"), (25, 45, "2023年，白石镇人民政府全面推进"), (95, 45.5, "法治政府建设。")],
-        [(25, 30, "全年办理行政复议案件12件。")],
+        [(25, 30, "全年办理行政复议案件12件。\n出具法律意见书95份。")],
     ])
     report = parse_report(path)
     assert report.org == "白石镇" and report.year == 2023
     assert "2023年，白石镇人民政府全面推进法治政府建设。" in report.text.splitlines()
     assert report.page_at(report.text.index("行政复议")) == 2
+    assert report.text.endswith("全年办理行政复议案件12件。\n出具法律意见书95份。")
 
 
 def test_bad_ofd_files_say_why(tmp_path):
