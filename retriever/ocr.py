@@ -36,7 +36,7 @@ CELL_GAP = 1.5
 @dataclass(frozen=True)
 class OcrLimits:
     max_pages: int = 300  # a scan with more pages is refused (an annual report has 5-40)
-    max_seconds: float = 900.0  # OCR of one file stops after this long (~0.5 A4 pages/s on 2 cores: ~450 pages)
+    max_seconds: float = 900.0  # OCR of one file stops after this long (0.4-0.5 A4 pages/s on 2 cores: ~400 pages)
     min_confidence: float = 0.8  # mean recognition confidence below which a file is flagged for review
 
 
