@@ -481,7 +481,8 @@ def test_doc_through_libreoffice(tmp_path):
     subprocess.run([office, f"-env:UserInstallation=file://{tmp_path}/profile", "--headless", "--convert-to", "doc",
                     "--outdir", str(tmp_path / "out"), str(tmp_path / "r.docx")], check=True, capture_output=True, timeout=120)
     assert "合同合法性审查 · 2023年：146份。" in read_file(tmp_path / "out" / "r.doc").splitlines()
-    # WPS Office saves .wps as a Word 97-2003 compound file; LibreOffice knows it by its content
+    # a .wps holding a Word 97-2003 compound file (as WPS Office writes them; no file saved by WPS Office
+    # was at hand to check) converts: LibreOffice knows a file by its content, not its name
     (tmp_path / "r.wps").write_bytes((tmp_path / "out" / "r.doc").read_bytes())
     assert "合同合法性审查 · 2023年：146份。" in read_file(tmp_path / "r.wps").splitlines()
     (tmp_path / "bad.doc").write_bytes((tmp_path / "out" / "r.doc").read_bytes()[:600])  # cut off
