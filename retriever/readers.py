@@ -196,25 +196,37 @@ def _as_read(row: list[str]) -> str:
     return " ".join(c for n, c in enumerate(row) if c and (n == 0 or c != row[n - 1]))
 
 
+def _heading_row(rows: list[list[str]]) -> tuple[list[list[str]], list[list[str]], bool]:
+    """A table's rows (cells cleaned, empty rows dropped) as its captions (rows of one cell's text
+    above the heading row), the rest, and whether the first of the rest heads figures: a row of
+    short names over rows with figures."""
+    rows = [row for row in ([_cell(c) for c in row] for row in rows) if any(row)]
+    captions = []
+    while len(rows) > 1 and len({c for c in rows[0] if c}) == 1:
+        captions.append(rows.pop(0))
+    header = rows[0] if rows else []
+    headed = (len(rows) >= 2 and len(header) >= 2 and any(_is_figure(c) for row in rows[1:] for c in row[1:])
+              and not any(_is_figure(c) for c in header[1:]) and all(len(c) <= MAX_HEADING_CELL for c in header))
+    return captions, rows, headed
+
+
+def has_headed_figures(rows: list[list[str]]) -> bool:
+    """Whether table_lines() names the headings of this table's figures (a table without, such as a
+    page's header fields 索引号 | 发布日期 …, is better read a cell a line)."""
+    return _heading_row(rows)[2]
+
+
 def table_lines(rows: list[list[str]]) -> list[str]:
     """A table as lines of text that keep each figure with its headings: with a heading row whose
     cells are names (not figures), each figure cell becomes "row heading · column heading：figure"
     ("合同合法性审查 · 2023年：146份"); a table without figures, or a single column, gives one line
     a row with its cells apart, as the text reads. Cells merged across columns (repeated by the
     reader) are given once."""
-    rows = [[_cell(c) for c in row] for row in rows]
-    rows = [row for row in rows if any(row)]
-    lines = []
-    while len(rows) > 1 and len({c for c in rows[0] if c}) == 1:  # captions above the heading row
-        lines.append(_as_read(rows.pop(0)))
-    if not rows:
-        return lines
-    header = rows[0]
-    figures = sum(_is_figure(c) for row in rows[1:] for c in row[1:])
-    headed = (len(rows) >= 2 and len(header) >= 2 and figures
-              and not any(_is_figure(c) for c in header[1:]) and all(len(c) <= MAX_HEADING_CELL for c in header))
+    captions, rows, headed = _heading_row(rows)
+    lines = [_as_read(row) for row in captions]
     if not headed:
         return lines + [_as_read(row) for row in rows]
+    header = rows[0]
     lines.append(_as_read(header))
     for row in rows[1:]:
         if len(row) != len(header) or len({c for c in row if c}) == 1:  # a caption or a note across the columns
@@ -291,9 +303,10 @@ def read_pdf(path: Path, ocr: OcrLimits | None = None) -> ReadResult:
 
 
 def _pages_with_tables(path: Path, numbers: list[int]) -> dict[int, str]:
-    """The text of each of these pages that has a ruled table (pdfplumber finds it by its lines):
-    the text above, between and below the tables as it reads, each table as table_lines() gives it.
-    Pages without tables keep pypdf's text; a page pdfplumber cannot read too (logged)."""
+    """The text of each of these pages that has a ruled table of figures under headings (pdfplumber
+    finds tables by their lines): the text above, between and below the tables as it reads, each
+    table as table_lines() gives it. Other pages keep pypdf's text; so does a page pdfplumber cannot
+    read (logged)."""
     import pdfplumber
 
     out: dict[int, str] = {}
@@ -301,16 +314,16 @@ def _pages_with_tables(path: Path, numbers: list[int]) -> dict[int, str]:
         with pdfplumber.open(str(path)) as pdf:
             for n in numbers:
                 page = pdf.pages[n]
-                tables = sorted((t for t in page.find_tables() if len(t.rows) >= 2 and len(t.columns) >= 2),
-                                key=lambda t: t.bbox[1])
-                if not tables:
-                    continue
+                tables = sorted(page.find_tables(), key=lambda t: t.bbox[1])
+                cells = [[[cell or "" for cell in row] for row in t.extract()] for t in tables]
+                if not any(has_headed_figures(rows) for rows in cells):
+                    continue  # pypdf's text of the page stands
                 x0, top, x1, bottom = page.bbox
                 parts, above = [], top
-                for table in tables:
+                for table, rows in zip(tables, cells, strict=True):
                     if table.bbox[1] > above:
                         parts.append(page.crop((x0, above, x1, table.bbox[1])).extract_text())
-                    parts += table_lines([[cell or "" for cell in row] for row in table.extract()])
+                    parts += table_lines(rows)
                     above = max(above, table.bbox[3])
                 if bottom > above:
                     parts.append(page.crop((x0, above, x1, bottom)).extract_text())
@@ -448,7 +461,7 @@ def _block_text(node) -> str:
         if n.tag == "-text":
             parts.append(n.text_content or "")
             return
-        if n.tag == "table" and (rows := _data_table(n)):
+        if n.tag == "table" and (rows := _data_table(n)) and has_headed_figures(rows):
             parts.append("\n" + "\n".join(table_lines(rows)) + "\n")
             return
         block = n.tag in _BLOCK_TAGS

@@ -532,3 +532,16 @@ def test_equal_cells_apart_are_both_kept():
 
     assert table_lines([["指标", "说明"], ["是", "否"], ["是", "是"]]) == ["指标 说明", "是 否", "是"]
     assert table_lines([["合同", "12件", "审查", "12件"]]) == ["合同 12件 审查 12件"]
+
+
+def test_a_header_field_table_of_a_page_stays_a_cell_a_line(tmp_path):
+    from retriever.ingest import parse_report
+
+    fields = [["索引号", "11330212002966327B/2024-123456", "发布机构", "白石镇人民政府"],
+              ["成文日期", "2024-01-22", "发布日期", "2024-01-25"]]
+    rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in fields)
+    html = table_html().replace("</h1>", f"</h1><table class='xxgk'>{rows}</table>")
+    (tmp_path / "r.html").write_text(html, encoding="utf-8")
+    report = parse_report(tmp_path / "r.html")
+    assert report.published == "2024-01-25" and report.year == 2023
+    assert "合同合法性审查 · 2023年：146份。" in report.text.splitlines()
