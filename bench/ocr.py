@@ -20,8 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image  # noqa: E402
 
+from retriever.clean import PAGE_BREAK  # noqa: E402
 from retriever.ocr import engine  # noqa: E402
-from retriever.readers import PAGE_BREAK, read_report  # noqa: E402
+from retriever.readers import read_report  # noqa: E402
 from tests.data.make_fixtures import PAGES  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"

@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .readers import PAGE_BREAK
+# A line of its own before each page of a paged file (pdf, ofd, images; readers.paged()): clean_text
+# drops it and records where the page starts.
+PAGE_BREAK = "\f"
 
 _DEBRIS_MARKERS = (
     "来源", "信息来源", "文章来源", "发布时间", "发布日期", "发文日期", "累计次数", "浏览次数", "点击数",

@@ -13,14 +13,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from .clean import PAGE_BREAK, TABLE_LABELS
 from .ocr import RENDER_LONG_SIDE, OcrError, OcrLimits, OcrPage, ocr_pages
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 LEGACY_SUFFIXES = (".doc", ".wps")  # converted to .docx by LibreOffice, when installed
 SUPPORTED_SUFFIXES = (".txt", ".text", ".docx", ".pdf", ".html", ".htm", ".ofd") + LEGACY_SUFFIXES + IMAGE_SUFFIXES
-# A line of its own before each page of a paged file (pdf, ofd, images): clean_text drops it and
-# records where the page starts.
-PAGE_BREAK = "\f"
 # A PDF page with fewer characters of text than this is read by OCR (a scanned page; a page number
 # or a stamp's text alone is not a text layer)
 MIN_PAGE_CHARS = 20
@@ -199,14 +197,16 @@ def _as_read(row: list[str]) -> str:
 def _heading_row(rows: list[list[str]]) -> tuple[list[list[str]], list[list[str]], bool]:
     """A table's rows (cells cleaned, empty rows dropped) as its captions (rows of one cell's text
     above the heading row), the rest, and whether the first of the rest heads figures: a row of
-    short names over rows with figures."""
+    short names over rows with figures, in a table that is not a page's header fields (a cell is
+    a field label such as 索引号 or 浏览次数)."""
     rows = [row for row in ([_cell(c) for c in row] for row in rows) if any(row)]
     captions = []
     while len(rows) > 1 and len({c for c in rows[0] if c}) == 1:
         captions.append(rows.pop(0))
     header = rows[0] if rows else []
     headed = (len(rows) >= 2 and len(header) >= 2 and any(_is_figure(c) for row in rows[1:] for c in row[1:])
-              and not any(_is_figure(c) for c in header[1:]) and all(len(c) <= MAX_HEADING_CELL for c in header))
+              and not any(_is_figure(c) for c in header[1:]) and all(len(c) <= MAX_HEADING_CELL for c in header)
+              and not any(re.sub(r"\s", "", c).rstrip(":：") in TABLE_LABELS for row in rows for c in row))
     return captions, rows, headed
 
 

@@ -538,7 +538,7 @@ def test_a_header_field_table_of_a_page_stays_a_cell_a_line(tmp_path):
     from retriever.ingest import parse_report
 
     fields = [["索引号", "11330212002966327B/2024-123456", "发布机构", "白石镇人民政府"],
-              ["成文日期", "2024-01-22", "发布日期", "2024-01-25"]]
+              ["成文日期", "2024-01-22", "发布日期", "2024-01-25"], ["浏览次数", "35", "文号", "无"]]
     rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in fields)
     html = table_html().replace("</h1>", f"</h1><table class='xxgk'>{rows}</table>")
     (tmp_path / "r.html").write_text(html, encoding="utf-8")
