@@ -22,6 +22,9 @@ SUPPORTED_SUFFIXES = (".txt", ".text", ".docx", ".pdf", ".html", ".htm", ".ofd")
 # A PDF page with fewer characters of text than this is read by OCR (a scanned page; a page number
 # or a stamp's text alone is not a text layer)
 MIN_PAGE_CHARS = 20
+# An image with fewer characters than this is no page of a report but a logo, a photo or a chart
+# beside the reports in a folder: the test pages hold 119 and 147 characters, a page of body text ~700
+MIN_IMAGE_CHARS = 80
 MAX_FILE_BYTES = 50 * 1024 * 1024
 # Zip-based formats (.docx) are checked before anything is decompressed, by the sizes the archive
 # declares (Python's zipfile never inflates a member past its declared size, so the check holds
@@ -385,6 +388,10 @@ def read_image(path: Path, ocr: OcrLimits | None = None) -> ReadResult:
         raise ReportReadError(f"not a readable image: the file is damaged ({exc})") from exc
     if not any(p.text.strip() for p in pages):
         raise ReportReadError("no text found: OCR read nothing in the image (a blank scan?)")
+    chars = sum(p.chars for p in pages)
+    if chars < MIN_IMAGE_CHARS:
+        raise ReportReadError(f"not a report page: OCR read only {chars} characters in the image (a logo, a photo "
+                              f"or a chart?)")
     return ReadResult(paged([p.text for p in pages]),
                       _ocr_review(pages, limits, f"{len(pages)} page{'s' if len(pages) > 1 else ''}"))
 

@@ -101,6 +101,7 @@ def test_bad_scans_fail_alone_and_leave_the_index_intact(scan_index, tmp_path, c
     scanned_pdf(bad / "blank.pdf", [bad / "blank.png"])
     (bad / "corrupt.png").write_bytes(SCANS[0].read_bytes()[:300])  # cut off: a damaged download
     (bad / "notimage.jpg").write_bytes(b"this is no image")
+    Image.open(SCANS[0]).crop((0, 0, 1000, 130)).save(bad / "title-only.png")  # a picture with a line of text
     scanned_pdf(bad / "long.pdf")
     result = ingest(index, [bad], use_embedder, ocr=OcrLimits(max_pages=1))
     errors = {Path(f.path).name: f.error for f in result.files}
@@ -109,6 +110,7 @@ def test_bad_scans_fail_alone_and_leave_the_index_intact(scan_index, tmp_path, c
     assert "no text found" in errors["blank.pdf"] and "OCR read nothing" in errors["blank.pdf"]
     assert "not a readable image" in errors["corrupt.png"] and "damaged" in errors["corrupt.png"]
     assert "not a readable image" in errors["notimage.jpg"]
+    assert "not a report page: OCR read only 21 characters" in errors["title-only.png"]
     assert "2 pages, more than the 1" in errors["long.pdf"] and "max_pages" in errors["long.pdf"]
     assert generation(index) == before
     a = answer(config, index, use_embedder, "青山区司法局2023年出具了多少份法律意见书？")
