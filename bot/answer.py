@@ -94,6 +94,15 @@ ELSEWHERE = 0.15
 ELSEWHERE_MIN_WEIGHT = 2.0
 # A clause that gives a part of a figure (其中民事诉讼50起) loses this much unless the ask is for a part
 PART_OF_FIGURE = 0.1
+# A figure given for a year other than the one asked (the 2022 column of a table, "2022年审查120份"
+# in a 2023 report) is not the asked year's figure: it loses as much as a sibling's figure, so that
+# the asked year's clause wins, and with no such clause the answer is "not found", not a wrong year
+OTHER_YEAR = 0.6
+# the year a clause's figure is of: a clause opening with it ("2022年审查120份"), or a table
+# heading just before it ("合同合法性审查 · 2022年：" before "120份"); not a comparison's base year
+_CLAUSE_YEAR = re.compile(r"^\s*((?:19|20)\d{2})\s*年度?(?![\d月])")
+_HEADING_YEAR = re.compile(r"((?:19|20)\d{2})\s*年度?\s*[：:]\s*$")
+_COMPARED = re.compile(r"相比|同比|比上年|较上年|较")
 # Meaning: the embedder's cosine similarity of the ask (without unit and year) and the clause moves
 # the confidence by SEMANTIC_WEIGHT * (similarity - SEMANTIC_BASE). USE v3 gives 0.76 for
 # 新建了几个党支部 ~ 新成立了2个党总支和4个党支部 and 0.55 for the 换届 clause beside it; unrelated
@@ -119,6 +128,16 @@ RANK_MAX_UNITS = 20
 RANK_FACTS_PER_UNIT = 5
 # A cited sentence shorter than this shows its whole passage
 SHORT_SENTENCE = 40
+
+
+def _figure_year(sentence: str, c0: int, c1: int) -> int | None:
+    """The year the figure of the clause sentence[c0:c1] is given for (_CLAUSE_YEAR,
+    _HEADING_YEAR), or None when the clause does not say it or compares with it."""
+    clause = sentence[c0:c1]
+    if _COMPARED.search(clause):
+        return None
+    m = _CLAUSE_YEAR.match(clause) or _HEADING_YEAR.search(sentence[:c0])
+    return int(m.group(1)) if m else None
 
 
 def _in_order(years: tuple[int, ...], text: str) -> list[int]:
@@ -161,6 +180,7 @@ class Citation:
     mark: tuple[int, int] | None = None  # the answering clause, as offsets within the excerpt
     report_id: str = ""
     url: str = ""  # the report's web address, when known
+    page: int | None = None  # the page of the file the excerpt starts on (pdf, ofd, scans); None for files without pages
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -605,6 +625,10 @@ class AnswerComposer:
                         agree -= CONTRAST
                     if plans:
                         agree -= NOT_DONE
+                    if ask.numeric and result.filters.years:
+                        year = _figure_year(sentence, c0, c1)
+                        if year is not None and year not in result.filters.years:
+                            agree -= OTHER_YEAR
                     confidence = SENTENCE_SHARE * cov + CLAUSE_SHARE * own + agree
                     score = confidence + RANK_TIE_BREAK / (1 + rank)
                     start = p.start + s0
@@ -697,7 +721,7 @@ class AnswerComposer:
         return Citation(n=n, source=report.source, title=report.title, org=report.org, year=report.year,
                         section=hit.passage.section, excerpt=report.text[start:end], start=start, end=end,
                         score=hit.score, mark=(mark[0] - start, mark[1] - start) if mark else None, report_id=report.id,
-                        url=report.url)
+                        url=report.url, page=report.page_at(start))
 
     def _compose(self, question: str, chosen: list[_Candidate], filters: Filters, searched: dict) -> Answer:
         first = chosen[0]
@@ -814,7 +838,7 @@ class AnswerComposer:
             lines.append(line)
             citations.append(Citation(n=len(citations) + 1, source=report.source, title=report.title, org=report.org,
                                       year=report.year, section="", excerpt=report.text[start:end], start=start, end=end,
-                                      score=1.0, report_id=report.id, url=report.url))
+                                      score=1.0, report_id=report.id, url=report.url, page=report.page_at(start)))
             value = {"published": report.published or MISSING, "year": year_label(report.year)}.get(field, report.title)
             table.append(TableRow(report.org, report.year, value, citation=len(citations)))
         count = f"共{len(reports)}份：" if len(reports) > 1 else ""

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from retriever.backend import BackendUnavailable
+from retriever.fetch import is_url
 from retriever.index import IndexBusyError, NoIndexError
 from retriever.ingest import IngestResult, collect_files
 from retriever.store import IndexMismatchError, report_dict
@@ -68,7 +69,8 @@ def print_ingest(result: IngestResult) -> None:
             click.echo(f"  FAILED     {printable(f.path)}: {printable(f.error)}")
         else:
             detail = f" ({printable(f.error)})" if f.error else ""
-            click.echo(f"  {f.status:<10} {printable(Path(f.path).name)}: {printable(f.org) or '单位不明'} · "
+            name = f.path if is_url(f.path) else Path(f.path).name
+            click.echo(f"  {f.status:<10} {printable(name)}: {printable(f.org) or '单位不明'} · "
                        f"{year_label(f.year)} · {f.passages} passages{detail}")
             if f.review and f.status != "removed":
                 click.echo(f"             {printable(_needs_review(f.review))}")
@@ -95,7 +97,10 @@ def _ingest_into(config: dict, index_dir, paths, embedder, **kwargs) -> IngestRe
               "(after index.watch_quiet_seconds of quiet); deleted files are pruned")
 @with_config
 def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json, watch):
-    """Add report files or folders to the index (new, changed and, with --prune, removed ones)."""
+    """Add report files, folders or URLs to the index (new, changed and, with --prune, removed ones).
+    A URL (http:// or https://) is fetched: a report's web page, its attached file, or the file
+    itself; it is the report's source in citations. Reports are .txt, .docx, .pdf (scans by OCR),
+    .html, .ofd, .doc/.wps (with LibreOffice installed) and images (.png, .jpg, .tif, by OCR)."""
     embedder = build_embedder(config)
     if watch:
         from retriever.watch import watch_and_ingest
@@ -105,12 +110,12 @@ def ingest_cmd(config, paths, index_dir, prune, rebuild, no_wait, as_json, watch
                          quiet_seconds=float(config["index"]["watch_quiet_seconds"]), on_result=print_ingest,
                          ingest_with=functools.partial(_ingest_into, config))
         return
-    files, _ = collect_files(paths)
+    files, _ = collect_files([p for p in paths if not is_url(p)])
     bar = None
     if not as_json and sys.stderr.isatty():
         from tqdm import tqdm
 
-        bar = tqdm(total=len(files), unit="file", file=sys.stderr)
+        bar = tqdm(total=len(files) + sum(map(is_url, paths)), unit="file", file=sys.stderr)
     result = run_ingest(config, paths, embedder, index_dir, prune=prune, rebuild=rebuild, wait=not no_wait,
                         progress=(lambda _: bar.update(1)) if bar else None)
     if bar:

@@ -152,6 +152,25 @@ class LimitsSection(Section):
     max_expanded_mb: float = Field(200.0, gt=0)
 
 
+class OcrSection(Section):
+    # a scanned PDF or image with more pages than this is refused
+    max_pages: int = Field(300, ge=1)
+    # OCR of one file stops (and the file fails) after this many seconds
+    max_seconds: float = Field(900.0, gt=0)
+    # a file read by OCR with a lower mean confidence is flagged for review
+    min_confidence: float = Field(0.8, ge=0, le=1)
+
+
+class FetchSection(Section):
+    # the most to wait for a connection or for the next bytes of an answer, in seconds
+    timeout_seconds: float = Field(20.0, gt=0)
+    # the most one download may take in all, in seconds
+    max_seconds: float = Field(120.0, gt=0)
+    # a larger download is refused, in MB
+    max_mb: float = Field(50.0, gt=0)
+    max_redirects: int = Field(5, ge=0)
+
+
 class Settings(BaseSettings):
     """Every setting, its type and its default. Sections are the TOML tables."""
 
@@ -167,6 +186,8 @@ class Settings(BaseSettings):
     telegram: TelegramSection = TelegramSection()
     observability: ObservabilitySection = ObservabilitySection()
     limits: LimitsSection = LimitsSection()
+    ocr: OcrSection = OcrSection()
+    fetch: FetchSection = FetchSection()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

@@ -45,13 +45,15 @@ def meaningful_source(source: str) -> bool:
 
 def citation_line(c: Citation) -> str:
     """[n] unit · year · section, then the source where it is a web address or a file name a
-    person gave (never a hash-like file name). A report whose unit is not known is named by its
-    title."""
+    person gave (never a hash-like file name), and the page of a paged file (第2页). A report
+    whose unit is not known is named by its title."""
     parts = [c.org or c.title or "单位不明", year_label(c.year)]
     if c.section:
         parts.append(c.section)
     if meaningful_source(c.source):
         parts.append(c.source.strip())
+    if c.page:
+        parts.append(f"第{c.page}页")
     return f"[{c.n}] " + " · ".join(parts)
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from embeddings import Embedder, make_embedder
 from retriever.backend import EmbeddedBackend, SearchBackend
+from retriever.fetch import FetchLimits
 from retriever.index import Index, IndexDir, IndexSettings, NoIndexError
+from retriever.ocr import OcrLimits
 from retriever.search import HybridSearcher
 
 from .answer import AnswerComposer
@@ -27,9 +29,14 @@ def index_settings(config: dict) -> IndexSettings:
 
 
 def ingest_options(config: dict) -> dict:
-    """What every ingest (CLI, watcher, upload) takes from the settings."""
+    """What every ingest (CLI, watcher, upload, URLs) takes from the settings."""
+    o, f = config["ocr"], config["fetch"]
     return {"keep_generations": int(config["index"]["keep_generations"]), "settings": index_settings(config),
-            "max_expanded": int(config["limits"]["max_expanded_mb"] * 2**20)}
+            "max_expanded": int(config["limits"]["max_expanded_mb"] * 2**20),
+            "ocr": OcrLimits(max_pages=int(o["max_pages"]), max_seconds=float(o["max_seconds"]),
+                             min_confidence=float(o["min_confidence"])),
+            "fetch": FetchLimits(timeout_seconds=float(f["timeout_seconds"]), max_seconds=float(f["max_seconds"]),
+                                 max_bytes=int(f["max_mb"] * 2**20), max_redirects=int(f["max_redirects"]))}
 
 
 MILVUS_TOKEN_ENV = "GOVQA_MILVUS_TOKEN"  # a secret: from the environment only, never from config.toml

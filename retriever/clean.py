@@ -7,6 +7,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# A line of its own before each page of a paged file (pdf, ofd, images; readers.paged()): clean_text
+# drops it and records where the page starts.
+PAGE_BREAK = "\f"
+
 _DEBRIS_MARKERS = (
     "来源", "信息来源", "文章来源", "发布时间", "发布日期", "发文日期", "累计次数", "浏览次数", "点击数",
     "点击量", "访问量", "阅读次数", "字体", "字号", "附件下载", "分享到", "打印本页", "打印", "关闭窗口",
@@ -64,6 +68,7 @@ class CleanText:
     published: str | None  # ISO date from a 发布日期/发布时间 header field
     source_unit: str | None  # who posted the page (来源/信息来源/发布机构): never the reporting unit's alias
     fields: tuple[HeaderField, ...] = ()
+    pages: tuple[int, ...] = ()  # where each page starts in `text` (the first at 0), for a paged file; else ()
 
     def field(self, labels: tuple[str, ...]) -> HeaderField | None:
         """The first header field with one of these labels, in the order of the labels."""
@@ -126,8 +131,12 @@ def clean_text(raw: str) -> CleanText:
     fields: list[HeaderField] = []
     pos = 0
     table_label: tuple[str, int, int] | None = None  # a label alone on its line, and the line's span
+    pages: list[int] = []
     raw = raw.translate(_FULL_WIDTH_DIGITS)
     for line in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if line == PAGE_BREAK:
+            pages.append(pos)
+            continue
         line = _SPACES.sub(" ", line).strip()
         if not line:
             continue
@@ -157,4 +166,4 @@ def clean_text(raw: str) -> CleanText:
                       and (d := _value_date(f.value))), None)
     source = next((f.value for label in PUBLISHER_LABELS for f in fields if f.label == label
                    and re.fullmatch(r"[\u4e00-\u9fff（）()]{2,40}", f.value)), None)
-    return CleanText("\n".join(lines), published, source, tuple(fields))
+    return CleanText("\n".join(lines), published, source, tuple(fields), tuple(pages))

@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import inspect
 import os
-import re
 import sys
 import time
 import tomllib
@@ -22,6 +21,7 @@ from embeddings import Embedder
 
 from .chunking import chunk_report
 from .clean import clean_text
+from .fetch import FetchError, FetchLimits, fetch_report, is_url
 from .index import (
     Background,
     GenerationInfo,
@@ -35,15 +35,15 @@ from .index import (
     write_generation,
 )
 from .metadata import extract_metadata
-from .readers import SUPPORTED_SUFFIXES, ReportReadError, read_file
+from .ocr import OcrLimits
+from .readers import SUPPORTED_SUFFIXES, ReportReadError, read_report
 from .store import connect_ro, read_df, read_passages, read_reports, read_words
 from .types import Passage, Report
 
 MANIFEST_NAMES = ("reports.toml",)
+DOWNLOADS = "downloads"  # inside the index directory: the files of reports fetched by URL, one a URL
 _OVERRIDABLE = ("title", "org", "aliases", "region", "year", "published")  # metadata a manifest overrides
 _MANIFEST_FIELDS = (*_OVERRIDABLE, "url")
-# a report's url as a manifest gives it: http(s) and a host, e.g. https://www.gov.cn/zhengce/2024/content_1.htm
-_URL = re.compile(r"https?://[^\s/?#]+[^\s]*")
 
 
 @dataclass
@@ -146,7 +146,7 @@ def load_manifest(path: Path) -> dict[str, dict]:
             raise ValueError(f"manifest {path}: [{name}] has unknown fields {sorted(unknown)}; allowed: {', '.join(_MANIFEST_FIELDS)}")
         if "year" in fields and not (isinstance(fields["year"], int) and 1949 <= fields["year"] <= 2100):
             raise ValueError(f"manifest {path}: [{name}] year must be a year such as 2023, got {fields['year']!r}")
-        if "url" in fields and not (isinstance(fields["url"], str) and _URL.fullmatch(fields["url"])):
+        if "url" in fields and not is_url(fields["url"]):
             raise ValueError(f"manifest {path}: [{name}] url must be an http(s) address such as "
                              f"https://www.example.gov.cn/report.html, got {fields['url']!r}")
         out[name] = fields
@@ -164,11 +164,14 @@ def _manifest_for(file: Path, cache: dict[Path, dict[str, dict]], extra: dict[st
     return {**cache[folder].get(file.name, {}), **extra.get(file.name, {})}
 
 
-def parse_report(path: Path, overrides: dict | None = None, max_expanded: int | None = None) -> Report:
+def parse_report(path: Path, overrides: dict | None = None, max_expanded: int | None = None,
+                 ocr: OcrLimits | None = None) -> Report:
     """Read, clean and describe one report file; ReportReadError says why it cannot be used (no
     text). A report whose unit or year the text does not give is still described, with what is
-    known, and its `review` says what a person should check; a manifest field clears that."""
-    clean = clean_text(read_file(path, max_expanded))
+    known, and its `review` says what a person should check; a manifest field clears that (but
+    not a reason to check the text itself, such as a scan read with low OCR confidence)."""
+    read = read_report(path, max_expanded, ocr)
+    clean = clean_text(read.text)
     if len(clean.text) < 20:
         raise ReportReadError("the file has almost no text")
     meta = extract_metadata(clean)
@@ -180,12 +183,12 @@ def parse_report(path: Path, overrides: dict | None = None, max_expanded: int | 
     hint = {"org": f' (org = "…" in reports.toml beside the file, ["{path.name}"])',
             "year": f' (year = 2023 in reports.toml beside the file, ["{path.name}"])'}
     review = tuple(reason + (hint.get(field, "") if not fields.get(field) else "")
-                   for field, reason in meta.review if field not in given)
+                   for field, reason in meta.review if field not in given) + read.review
     spans = tuple(s for s in meta.spans if s[0] not in given)
     report_id = hashlib.sha256(clean.text.encode("utf-8")).hexdigest()[:16]
     source = (overrides or {}).get("source") or path.name
     return Report(id=report_id, source=source, path=str(path.resolve()), text=clean.text, review=review, spans=spans,
-                  url=(overrides or {}).get("url", ""),
+                  url=(overrides or {}).get("url", ""), pages=clean.pages,
                   **fields)
 
 
@@ -213,6 +216,8 @@ def ingest(
     progress: Callable[[str], None] | None = None,
     embed_progress: Callable[[int, int], None] | None = None,
     max_expanded: int | None = None,
+    ocr: OcrLimits | None = None,
+    fetch: FetchLimits | None = None,
 ) -> IngestResult:
     """Index the report files under `paths` into a new generation of `index_dir`. `manifest` adds
     per-file-name fields (as reports.toml does, plus `source`, the name to show); `remove` drops
@@ -225,7 +230,11 @@ def ingest(
     generation's segments, and marks the replaced and removed reports deleted in theirs, so its
     cost grows with what changed, not with the index; past settings.max_deltas the deltas are
     merged into one, and once they hold more than settings.delta_share of the passages (or with
-    `rebuild`) everything is built again as one segment."""
+    `rebuild`) everything is built again as one segment.
+
+    A path that is an http(s) URL is fetched (fetch.py, within `fetch`'s limits) into the index's
+    DOWNLOADS folder and indexed with the URL as its source and url; `ocr` limits the OCR of scanned
+    pages and images."""
     started = time.perf_counter()
     settings = settings or IndexSettings()
     root = IndexDir(index_dir)
@@ -243,39 +252,55 @@ def ingest(
             gone = reports.pop(rid)
             result.files.append(FileResult(gone.path or gone.source, "removed", gone.id, gone.org, gone.year))
         by_path = {r.path: r for r in reports.values()}
-        files, problems = collect_files(paths)
+        paths = list(paths)
+        urls = [p for p in paths if is_url(p)]
+        files, problems = collect_files([p for p in paths if not is_url(p)])
         result.files += problems
+        manifest = dict(manifest or {})
+        shown: dict[Path, str] = {}  # a downloaded file -> the URL it is listed by
+        for url in dict.fromkeys(u.strip() for u in urls):
+            if progress:
+                progress(url)
+            try:
+                path, found_at = fetch_report(url, root.root / DOWNLOADS, fetch)
+            except FetchError as exc:
+                result.files.append(FileResult(url, "failed", error=str(exc)))
+                continue
+            manifest[path.name] = {**manifest.get(path.name, {}), "source": url, "url": found_at}
+            shown[path] = url
+            files.append(path)
         manifests: dict[Path, dict[str, dict]] = {}
         new_reports: list[Report] = []
         for file in files:
-            if progress:
+            if progress and file not in shown:
                 progress(storable_path(file))
             if not is_utf8_name(file):  # it could be neither stored nor shown: its own failure, not the ingest's
                 result.files.append(FileResult(storable_path(file), "failed", error=(
                     "the file name is not valid UTF-8 (its bytes are shown as \\xNN); rename the file to index it")))
                 continue
+            name = shown.get(file, str(file))
             try:
-                report = parse_report(file, _manifest_for(file, manifests, manifest or {}), max_expanded)
+                report = parse_report(file, _manifest_for(file, manifests, manifest), max_expanded, ocr)
             except (ReportReadError, ValueError) as exc:
-                result.files.append(FileResult(str(file), "failed", error=str(exc)))
+                result.files.append(FileResult(name, "failed", error=str(exc)))
                 continue
             except Exception as exc:  # a parser library choking on a corrupt file must not stop the others
-                result.files.append(FileResult(str(file), "failed", error=f"{exc.__class__.__name__}: {exc}"))
+                result.files.append(FileResult(name, "failed", error=f"{exc.__class__.__name__}: {exc}"))
                 continue
             previous = by_path.get(report.path)
             if report.id in reports and reports[report.id].path == report.path:
                 if replace(reports[report.id], text="") != replace(report, text=""):  # same text, new metadata
                     new_reports.append(report)
                     reports[report.id] = report
-                    result.files.append(FileResult(str(file), "updated", report.id, report.org, report.year,
+                    result.files.append(FileResult(name, "updated", report.id, report.org, report.year,
                                                    review=report.review))
                 else:
-                    result.files.append(FileResult(str(file), "unchanged", report.id, report.org, report.year,
+                    result.files.append(FileResult(name, "unchanged", report.id, report.org, report.year,
                                                    review=report.review))
                 continue
             if report.id in reports:
                 same = reports[report.id]
-                result.files.append(FileResult(str(file), "duplicate", report.id, report.org, report.year,
+                result.files.append(FileResult(name, "duplicate", report.id, report.org, report.year,
                                                error=f"same text as {same.source}; indexed once"))
                 continue
             status = "added"
@@ -285,7 +310,7 @@ def ingest(
             reports[report.id] = report
             by_path[report.path] = report
             new_reports.append(report)
-            result.files.append(FileResult(str(file), status, report.id, report.org, report.year, review=report.review))
+            result.files.append(FileResult(name, status, report.id, report.org, report.year, review=report.review))
         _warn_same_unit_and_year(result.files, reports)
         if prune:
             for report in list(reports.values()):

@@ -334,7 +334,7 @@ def _report_record(report: Report) -> dict:
 
 def _report_from(record: dict, text: str) -> Report:
     return Report(**(record | {"text": text, "aliases": tuple(record["aliases"]), "review": tuple(record["review"]),
-                              "spans": tuple(tuple(s) for s in record["spans"])}))
+                              "spans": tuple(tuple(s) for s in record["spans"]), "pages": tuple(record.get("pages", ()))}))
 
 
 class MilvusBackend:

@@ -16,14 +16,14 @@ from .facts import Fact
 from .types import Passage, Report
 
 PARSER_VERSION = "3"  # 2: header fields kept in the text, titles over lines, units from more places; 3: short names from departments written out
-FORMAT_VERSION = 8  # 6: reports.year nullable, reports.spans; 7: the facts table; 8: reports.url
+FORMAT_VERSION = 9  # 6: reports.year nullable, reports.spans; 7: the facts table; 8: reports.url; 9: reports.pages (citations give the page)
 WORD_SEP = "\x1f"  # joins a passage's jieba words in the passages.words column
 
 _SCHEMA = """
 CREATE TABLE reports (
     id TEXT PRIMARY KEY, source TEXT NOT NULL, path TEXT NOT NULL, title TEXT NOT NULL, org TEXT NOT NULL,
     aliases TEXT NOT NULL, region TEXT NOT NULL, year INTEGER, published TEXT, text TEXT NOT NULL,
-    passages INTEGER NOT NULL, review TEXT NOT NULL, spans TEXT NOT NULL, url TEXT NOT NULL
+    passages INTEGER NOT NULL, review TEXT NOT NULL, spans TEXT NOT NULL, url TEXT NOT NULL, pages TEXT NOT NULL
 );
 CREATE TABLE passages (
     row INTEGER PRIMARY KEY, id TEXT NOT NULL, report_id TEXT NOT NULL REFERENCES reports(id),
@@ -63,10 +63,10 @@ def write_store(path: Path, reports: list[Report], passages: list[Passage], vec_
         for p in passages:
             counts[p.report_id] = counts.get(p.report_id, 0) + 1
         con.executemany(
-            "INSERT INTO reports VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO reports VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(r.id, r.source, r.path, r.title, r.org, json.dumps(list(r.aliases), ensure_ascii=False), r.region,
               r.year, r.published, r.text, counts.get(r.id, 0), json.dumps(list(r.review), ensure_ascii=False),
-              json.dumps([list(s) for s in r.spans]), r.url)
+              json.dumps([list(s) for s in r.spans]), r.url, json.dumps(list(r.pages)))
              for r in reports],
         )
         con.executemany(
@@ -87,12 +87,13 @@ def read_reports(con: sqlite3.Connection, text: bool = True) -> list[Report]:
     """The reports, ordered by source; without their texts (empty) if text is False."""
     column = "text" if text else "''"
     rows = con.execute(
-        f"SELECT id, source, title, org, aliases, region, year, published, {column}, path, review, spans, url FROM reports "
+        f"SELECT id, source, title, org, aliases, region, year, published, {column}, path, review, spans, url, pages FROM reports "
         "ORDER BY source, id"
     ).fetchall()
     return [Report(id=r[0], source=r[1], title=r[2], org=r[3], aliases=tuple(json.loads(r[4])), region=r[5],
                    year=r[6], published=r[7], text=r[8], path=r[9], review=tuple(json.loads(r[10])),
-                   spans=tuple(tuple(s) for s in json.loads(r[11])), url=r[12]) for r in rows]
+                   spans=tuple(tuple(s) for s in json.loads(r[11])), url=r[12],
+                   pages=tuple(json.loads(r[13]))) for r in rows]
 
 
 _QUALIFIERS_AT = [f.name for f in fields(Fact)].index("qualifiers")
@@ -199,4 +200,5 @@ def report_dict(report: Report) -> dict:
     d["aliases"] = list(report.aliases)
     d["review"] = list(report.review)
     d["spans"] = [list(s) for s in report.spans]
+    d["pages"] = len(report.pages)  # how many pages the file has (0: not a paged file), not their offsets
     return d

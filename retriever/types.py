@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 
@@ -24,6 +25,13 @@ class Report:
     # "org", "year", "published"), for citing it; none for a field a manifest gave
     spans: tuple[tuple[str, int, int], ...] = ()
     url: str = ""  # where the report is published on the web, when known (a manifest's url, or the URL fetched)
+    pages: tuple[int, ...] = ()  # where each page starts in `text` (pdf, ofd, scans); () when the file has no pages
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page that the text at `offset` is on; None for a file without pages."""
+        if not self.pages:
+            return None
+        return bisect_right(self.pages, offset)
 
 
 @dataclass(frozen=True)
