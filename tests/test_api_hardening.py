@@ -394,8 +394,10 @@ def test_strict_numbers_and_documented_limits(open_server):
     upload = doc["paths"]["/v1/reports"]["post"]
     form = upload["requestBody"]["content"]["multipart/form-data"]
     assert "application/pdf" in upload["description"] and ".docx" in upload["description"]
-    files = doc["components"]["schemas"][form["schema"]["$ref"].rsplit("/", 1)[1]]["properties"]["files"]
+    files = form["schema"]["properties"]["files"]
     assert files["maxItems"] == 20 and files["minItems"] == 1
+    urls = upload["requestBody"]["content"]["application/json"]["schema"]["properties"]["urls"]
+    assert urls["maxItems"] == 20 and urls["minItems"] == 1
     chat = doc["components"]["schemas"]["ChatRequest"]["properties"]["messages"]
     assert chat["contains"]["properties"]["role"] == {"const": "user"}
 
@@ -404,7 +406,8 @@ def test_strict_numbers_and_documented_limits(open_server):
 # size (431: request line and headers over 16 KB, from a query of invalid, too long values) is a
 # rejection. Exceptions, for POST /v1/reports only, where the schema cannot say what the server
 # checks: a file's bytes are any bytes, so whether a report can be read from them (else 422) is not
-# in the schema; and a "file" schemathesis means as a JSON array is sent as a file of that text.
+# in the schema, nor is a file name's suffix (.webp, .zip: 415); and a "file" schemathesis means as
+# a JSON array is sent as a file of that text.
 SCHEMATHESIS_CONFIG = """
 [checks]
 enabled = true
@@ -414,7 +417,7 @@ negative_data_rejection.expected-statuses = ["400", "401", "403", "404", "405", 
 [[operations]]
 include-path = "/v1/reports"
 include-method = "POST"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "415", "422", "429"]
 checks.negative_data_rejection.enabled = false
 """
 

@@ -547,3 +547,45 @@ def test_a_header_field_table_of_a_page_stays_a_cell_a_line(tmp_path):
     report = parse_report(tmp_path / "r.html")
     assert report.published == "2024-01-25" and report.year == 2023
     assert "合同合法性审查 · 2023年：146份。" in report.text.splitlines()
+
+
+def test_the_api_adds_reports_by_url_and_cites_scans_by_page(site, tmp_path, config, use_embedder):
+    """POST /v1/reports with {"urls": [...]} (admin): each URL's line, the report answerable with its
+    URL as the source; an uploaded scan's citation gives its page; bad URL lists are 422 problems."""
+    import copy
+
+    import httpx
+
+    from bot.api import Keys, create_app
+    from bot.live import LiveService
+
+    base, _ = site
+    cfg = copy.deepcopy(config)
+    cfg["api"]["rate_per_second"] = 0
+    cfg["fetch"] = {**cfg["fetch"], **{k: v for k, v in LIMITS.items() if k != "max_bytes"}, "max_mb": 0.05}
+    live = LiveService(cfg, tmp_path / "idx", embedder=use_embedder, poll_seconds=0.5)
+    with ServerThread(create_app(cfg, live, Keys(["read"], ["admin"])), ready_path="/healthz") as s, \
+            httpx.Client(base_url=s.url, headers={"X-API-Key": "admin"}, timeout=300) as c:
+        urls = [f"{base}/report.html", f"{base}/missing.html"]
+        r = c.post("/v1/reports", json={"urls": urls})
+        assert r.status_code == 200, r.text
+        lines = {line["file"]: line for line in r.json()["files"]}
+        assert lines[urls[0]]["status"] == "added" and lines[urls[1]]["status"] == "failed"
+        assert "404" in lines[urls[1]]["error"]
+        a = c.post("/v1/answer", json={"question": "红星街道办事处2023年开展法治宣传活动多少场？"}).json()
+        assert "28场" in a["answer"] and a["citations"][0]["source"] == urls[0] == a["citations"][0]["url"]
+        assert httpx.post(s.url + "/v1/reports", json={"urls": urls}, headers={"X-API-Key": "read"}).status_code == 403
+        for bad in ({"urls": []}, {"urls": ["ftp://example.org/a.pdf"]}, {"url": urls[0]}):
+            r = c.post("/v1/reports", json=bad)
+            assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", bad
+        r = c.post("/v1/reports", json={"urls": [f"{base}/news.html"]})  # no report could be read
+        assert r.status_code == 422 and r.json()["files"][0]["status"] == "failed"
+        assert c.post("/v1/reports", content=b"x", headers={"Content-Type": "text/plain"}).status_code == 415
+
+        scan = scanned_pdf(tmp_path / "scan.pdf")
+        up = c.post("/v1/reports", files=[("files", ("扫描件.pdf", scan.read_bytes(), "application/pdf"))])
+        assert up.status_code == 200 and up.json()["files"][0]["status"] == "added", up.text
+        cited = c.post("/v1/answer", json={"question": "青山区司法局2023年出具了多少份法律意见书？"}).json()["citations"]
+        assert cited and cited[0]["page"] == 2
+        listed = {x["source"]: x for x in c.get("/v1/reports").json()["reports"]}
+        assert listed["扫描件.pdf"]["pages"] == 2 and listed[urls[0]]["url"] == urls[0]

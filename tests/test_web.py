@@ -280,3 +280,29 @@ def test_keyboard_only(page):
     page.focus("#tab-reports")
     page.keyboard.press("Enter")
     assert page.locator("#view-reports").is_visible() and not page.locator("#view-ask").is_visible()
+
+
+def test_reports_are_added_by_url(page):
+    """The reports view's URL box: the page fetched from a site on 127.0.0.1 is indexed, its URL
+    the report's source."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse, PlainTextResponse
+    from starlette.routing import Route
+
+    text = NEW_REPORT.replace("青石县", "绿水县")
+    report = ("<html><head><meta charset='utf-8'><title>绿水县市场监督管理局2024年度法治政府建设工作报告</title></head>"
+              "<body><article>" + "".join(f"<p>{line}</p>" for line in text.split("\n") if line) + "</article></body></html>")
+    routes = [Route("/ready", lambda r: PlainTextResponse("ok")), Route("/report.html", lambda r: HTMLResponse(report))]
+    with ServerThread(Starlette(routes=routes), ready_path="/ready") as site:
+        _key(page, ADMIN)
+        page.click("#tab-reports")
+        page.fill("#urls", f"{site.url}/report.html")
+        page.click("#fetch-urls")
+        expect(page.locator("#upload-results li")).to_contain_text("已添加")
+    page.fill("#filter", "绿水县")
+    expect(page.locator("#reports tbody tr")).to_have_count(1)
+    assert page.locator("#reports tbody tr a").get_attribute("href") == f"{site.url}/report.html"
+    page.click("#tab-ask")
+    turn = _ask(page, NEW_QUESTION.replace("青石县", "绿水县"))
+    assert turn.locator(".answer strong").all_inner_texts() == ["146件"]
+    assert page.problems == []

@@ -8,8 +8,12 @@ import uuid
 from pathlib import Path, PurePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, Request
 from fastapi import Path as FastAPIPath
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 
 from retriever.readers import SUPPORTED_SUFFIXES
 from retriever.store import report_dict
@@ -17,7 +21,7 @@ from retriever.store import report_dict
 from .. import service
 from .deps import Admin, ApiContext, Ctx, Reader
 from .problems import Problem
-from .schemas import IngestOut, ReportsOut, ReportTextOut
+from .schemas import IngestOut, ReportsOut, ReportTextOut, UrlsIn
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
@@ -35,13 +39,18 @@ def safe_name(name: str | None) -> str:
 
 
 UPLOAD_TYPES = {"text/plain": ".txt", "text/html": ".html", "application/pdf": ".pdf",
-                "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx"}
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+                "application/msword": ".doc", "application/ofd": ".ofd", "image/png": ".png", "image/jpeg": ".jpg",
+                "image/tiff": ".tif"}
+# a file's first bytes -> its type, for a name without a suffix and no Content-Type we know
+MAGIC = ((b"%PDF", ".pdf"), (b"PK\x03\x04", ".docx"), (b"\x89PNG", ".png"), (b"\xff\xd8\xff", ".jpg"),
+         (b"\xd0\xcf\x11\xe0", ".doc"))
 
 
 def upload_name(f: UploadFile) -> str:
     """The name an uploaded file is shown by, its suffix its type. A name without a suffix takes
     its Content-Type's (curl -F 'files=@report;type=application/pdf'), else its first bytes' (%PDF,
-    a zip is docx, <html), else it is read as text."""
+    PNG, JPEG, an OLE2 file is doc, a zip is docx, <html), else it is read as text."""
     name = safe_name(f.filename)
     if PurePath(name).suffix:
         return name
@@ -50,8 +59,8 @@ def upload_name(f: UploadFile) -> str:
         head = f.file.read(512)
         f.file.seek(0)
         lowered = head.lstrip().lower()
-        suffix = (".pdf" if head.startswith(b"%PDF") else ".docx" if head.startswith(b"PK\x03\x04")
-                  else ".html" if lowered.startswith((b"<!doctype html", b"<html")) else ".txt")
+        suffix = next((ext for magic, ext in MAGIC if head.startswith(magic)),
+                      ".html" if lowered.startswith((b"<!doctype html", b"<html")) else ".txt")
     return name + suffix
 
 
@@ -110,19 +119,72 @@ def report(who: Reader, ctx: Ctx, report_id: ReportId) -> dict:
                                                                           "generation": s.generation}
 
 
+_FILES_SCHEMA = {"type": "object", "required": ["files"],
+                 "properties": {"files": {"type": "array", "minItems": 1, "description": "one or more report files",
+                                          "items": {"type": "string", "format": "binary"}}}}
+
+
 @router.post("/reports", response_model=IngestOut,
-             summary="Upload report files (txt, docx, pdf, html) and index them (admin)",
-             description=f"At most {{max_files}} files, {{max_upload_bytes}} bytes together. A file's type is "
-                         f"its name's suffix ({', '.join(SUPPORTED_SUFFIXES)}; another suffix is 415); for a name "
-                         f"without one, its Content-Type ({', '.join(UPLOAD_TYPES)}), else its first bytes (%PDF, "
-                         "a zip is docx, <html), else text. 422 when no file could be read (each file's line says why).",
-             responses={200: {"description": "a line per file, the indexed ones first",
+             summary="Add reports: upload files, or give the URLs of their pages (admin)",
+             description=f"Files as multipart/form-data (`files`): at most {{max_files}}, {{max_upload_bytes}} bytes "
+                         f"together. A file's type is its name's suffix ({', '.join(SUPPORTED_SUFFIXES)}; another suffix "
+                         f"is 415); for a name without one, its Content-Type ({', '.join(UPLOAD_TYPES)}), else its first "
+                         "bytes (%PDF, PNG, JPEG, a zip is docx, <html), else text. Or JSON `{{\"urls\": [...]}}`: each "
+                         "page (or the attachment it wraps) is fetched and indexed, its URL kept as the report's source. "
+                         "422 when no report could be read (each line says why).",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "multipart/form-data": {"schema": _FILES_SCHEMA},
+                 "application/json": {"schema": UrlsIn.model_json_schema()}}}},
+             responses={200: {"description": "a line per file or URL, the indexed ones first",
                               "links": {"DeleteReport": {"operationId": "delete_report",
                                                          "parameters": {"report_id": "$response.body#/files/0/report_id"}}}},
                         413: {"description": "upload too large"}, 415: {"description": "not a report file type"},
-                        422: {"description": "no file could be read"}})
-def upload(who: Admin, ctx: Ctx,
-           files: Annotated[list[UploadFile], File(min_length=1, description="one or more report files")]) -> dict:
+                        422: {"description": "no report could be read"}})
+async def add_reports(request: Request, who: Admin, ctx: Ctx) -> dict:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json":
+        try:
+            urls = UrlsIn.model_validate_json(await request.body()).urls
+        except ValidationError as exc:
+            raise RequestValidationError([e | {"loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
+        max_files = int(ctx.config["api"]["max_files"])
+        if len(urls) > max_files:
+            raise Problem(413, f"at most {max_files} URLs per request")
+        return await run_in_threadpool(_add_urls, ctx, [u.strip() for u in urls])
+    if kind == "multipart/form-data":
+        async with request.form() as form:
+            files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+            if not files:
+                raise Problem(422, "files: at least one report file is required")
+            return await run_in_threadpool(_add_files, ctx, files)
+    raise Problem(415, 'send report files as multipart/form-data (files=@report.pdf) or URLs as JSON {"urls": [...]}')
+
+
+def _checked(ctx: ApiContext, result, shown: dict[str, str], stored: bool) -> dict:
+    """The ingest's lines, a report without passages failed too; 422 when nothing could be read.
+    `stored`: the paths are uploads, kept only while indexed."""
+    out = ingest_out(result, shown)
+    failed = []
+    for f, line in zip(result.files, out["files"], strict=True):
+        if f.status in ("added", "updated") and not f.passages:
+            # counted by ingest, but a text without passages is no report: not listed, not searchable
+            line.update(status="failed", report_id=None, error="no passage could be cut from its text")
+        if stored and line["status"] in ("failed", "duplicate"):
+            unlink_upload(ctx, f.path)
+        if line["status"] == "failed":
+            failed.append(line)
+    if failed and len(failed) == len(out["files"]):
+        raise Problem(422, "; ".join(f"{line['file']}: {line['error']}" for line in failed), files=out["files"])
+    # the ones indexed first (the first line names a report, which DELETE /v1/reports/{id} can remove)
+    out["files"].sort(key=lambda line: line["status"] == "failed")
+    return out
+
+
+def _add_urls(ctx: ApiContext, urls: list[str]) -> dict:
+    return _checked(ctx, run_ingest(ctx, urls), {u: u for u in urls}, stored=False)
+
+
+def _add_files(ctx: ApiContext, files: list[UploadFile]) -> dict:
     max_files = int(ctx.config["api"]["max_files"])
     if len(files) > max_files:
         raise Problem(413, f"at most {max_files} files per upload")
@@ -146,22 +208,7 @@ def upload(who: Admin, ctx: Ctx,
         stored.append(target)
         shown[str(target)] = name
         manifest[target.name] = {"source": name}
-    result = run_ingest(ctx, stored, manifest=manifest)
-    out = ingest_out(result, shown)
-    failed = []
-    for f, line in zip(result.files, out["files"], strict=True):
-        if f.status in ("added", "updated") and not f.passages:
-            # counted by ingest, but a text without passages is no report: not listed, not searchable
-            line.update(status="failed", report_id=None, error="no passage could be cut from its text")
-        if line["status"] in ("failed", "duplicate"):  # an upload is kept only while it is indexed
-            unlink_upload(ctx, f.path)
-        if line["status"] == "failed":
-            failed.append(line)
-    if failed and len(failed) == len(out["files"]):
-        raise Problem(422, "; ".join(f"{line['file']}: {line['error']}" for line in failed), files=out["files"])
-    # the files indexed first (the first line names a report, which DELETE /v1/reports/{id} can remove)
-    out["files"].sort(key=lambda line: line["status"] == "failed")
-    return out
+    return _checked(ctx, run_ingest(ctx, stored, manifest=manifest), shown, stored=True)
 
 
 def document_limits(schema: dict, api: dict) -> dict:
@@ -169,8 +216,9 @@ def document_limits(schema: dict, api: dict) -> dict:
     upload = schema["paths"]["/v1/reports"]["post"]
     upload["description"] = upload["description"].format(max_files=int(api["max_files"]),
                                                           max_upload_bytes=int(api["max_upload_bytes"]))
-    form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
-    schema["components"]["schemas"][form]["properties"]["files"]["maxItems"] = int(api["max_files"])
+    content = upload["requestBody"]["content"]
+    content["multipart/form-data"]["schema"]["properties"]["files"]["maxItems"] = int(api["max_files"])
+    content["application/json"]["schema"]["properties"]["urls"]["maxItems"] = int(api["max_files"])
     return schema
 
 

@@ -26,6 +26,8 @@ class CitationOut(BaseModel):
     mark: list[int] | None = Field(None, description="the answering clause, as [start, end) within the excerpt")
     report_id: str = Field("", description="the report's id (as in /v1/reports)")
     url: str = Field("", description="where the report is published on the web; empty when not known")
+    page: int | None = Field(None, description="the page of the file the excerpt starts on (pdf, ofd, scans); null "
+                                               "for a file without pages")
 
 
 class Searched(BaseModel):
@@ -165,8 +167,9 @@ class ReportOut(BaseModel):
     year: int | None = Field(description=_YEAR_COVERED)
     published: str | None
     url: str = Field("", description="where the report is published on the web; empty when not known")
-    review: list[str] = Field(description="why a person should check the report's unit or year (needs review); "
-                                          "empty when its text stated them")
+    review: list[str] = Field(description="why a person should check the report's unit or year (needs review), "
+                                          "or its OCR; empty when nothing needs checking")
+    pages: int = Field(0, description="how many pages the file has (pdf, ofd, scans); 0 for a file without pages")
     passages: int
 
 
@@ -190,6 +193,15 @@ class FileOut(BaseModel):
     error: str
     warnings: list[str] = Field(default_factory=list,
                                 description="e.g. another indexed report of the same unit and year (answers show both)")
+
+
+class UrlsIn(BaseModel):
+    """Reports to fetch: the address of each report's page, or of its file."""
+
+    model_config = {"strict": True, "extra": "forbid", "title": "UrlsIn"}
+    # e.g. https://www.example.gov.cn/zwgk/2024/report.html
+    urls: list[Annotated[str, Field(max_length=2000, pattern=r"^\s*https?://[^\s/?#]+\S*\s*$")]] = Field(
+        min_length=1, examples=[["https://www.example.gov.cn/zwgk/2024/report.html"]])
 
 
 class IngestOut(BaseModel):

@@ -159,19 +159,43 @@ function upload(files) {
     bar.hidden = true;
     let body = {};
     try { body = JSON.parse(xhr.responseText); } catch { /* not JSON: the status says enough */ }
-    const lines = body.files || [];
-    if (!lines.length) {
-      results.replaceChildren(el("li", { class: "error", text: `上传失败：${xhr.status} ${body.detail || ""}` }));
-    } else {
-      results.replaceChildren(...lines.map((f) => el("li", { class: f.status === "failed" ? "error" : "" },
-        `${f.file}：${STATUS[f.status] || f.status}`,
-        f.status === "failed" ? `（${f.error}）` : `（${f.org || "单位不明"} ${yearLabel(f.year)}，${f.passages} 段）`,
-        ...f.warnings.map((w) => el("div", { class: "muted", text: w })))));
-    }
+    showResults(xhr.status, body);
     $("files").value = "";
-    loadReports();
   };
   xhr.send(form);
+}
+
+// each file's (or URL's) line of an ingest, or why the request failed
+function showResults(status, body) {
+  const lines = body.files || [];
+  if (!lines.length) {
+    $("upload-results").replaceChildren(el("li", { class: "error", text: `失败：${status} ${body.detail || ""}` }));
+  } else {
+    $("upload-results").replaceChildren(...lines.map((f) => el("li", { class: f.status === "failed" ? "error" : "" },
+      `${f.file}：${STATUS[f.status] || f.status}`,
+      f.status === "failed" ? `（${f.error}）` : `（${f.org || "单位不明"} ${yearLabel(f.year)}，${f.passages} 段）`,
+      ...f.warnings.map((w) => el("div", { class: "muted", text: w })))));
+  }
+  loadReports();
+}
+
+async function addUrls(event) {
+  event.preventDefault();
+  const urls = $("urls").value.split(/\s+/).filter(Boolean);
+  if (!urls.length) return;
+  $("fetch-urls").disabled = true;
+  $("upload-results").replaceChildren(el("li", { text: `正在抓取 ${urls.length} 个网址并建立索引……` }));
+  try {
+    const response = await fetch("/v1/reports", {
+      method: "POST", headers: headers({ "Content-Type": "application/json" }), body: JSON.stringify({ urls }),
+    });
+    showResults(response.status, await response.json().catch(() => ({})));
+    if (response.ok) $("urls").value = "";
+  } catch (error) {
+    showResults(0, { detail: error.message });
+  } finally {
+    $("fetch-urls").disabled = false;
+  }
 }
 
 const STATUS = { added: "已添加", updated: "已更新", unchanged: "未变化", duplicate: "重复", removed: "已删除", failed: "失败" };
@@ -326,7 +350,8 @@ function renderCards(citations) {
       el("span", { class: "n", text: `[${c.n}]` }), " ",
       el("span", { class: "card-title", text: `${c.org || "单位不明"} · ${yearLabel(c.year)} · ${c.title}` }));
     open.addEventListener("click", () => openSource(c, open));
-    return el("li", { class: "card" }, open, c.section ? el("p", { class: "muted section", text: c.section }) : "", excerpt);
+    const where = [c.section, c.page ? `第${c.page}页` : ""].filter(Boolean).join(" · ");
+    return el("li", { class: "card" }, open, where ? el("p", { class: "muted section", text: where }) : "", excerpt);
   }));
 }
 
@@ -360,7 +385,8 @@ function answerText(question, a) {
   const lines = [`问：${question}`, `答：${a.answer}`];
   for (const r of a.table) lines.push(`  ${r.unit} ${yearLabel(r.year)}：${r.value}`);
   for (const c of a.citations) {
-    lines.push(`[${c.n}] ${c.org} · ${yearLabel(c.year)} · ${c.title}${c.section ? " · " + c.section : ""}${c.url ? " · " + c.url : ""}`);
+    const where = [c.section, c.page ? `第${c.page}页` : "", c.url].filter(Boolean).map((w) => " · " + w).join("");
+    lines.push(`[${c.n}] ${c.org} · ${yearLabel(c.year)} · ${c.title}${where}`);
     lines.push(`    ${c.excerpt}`);
   }
   return lines.join("\n");
@@ -400,6 +426,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("filter").addEventListener("input", renderReports);
   $("reload").addEventListener("click", reloadIndex);
   $("files").addEventListener("change", () => upload([...$("files").files]));
+  $("url-form").addEventListener("submit", addUrls);
   const drop = $("drop");
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
