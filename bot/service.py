@@ -64,7 +64,8 @@ class Source:
         if self.store is not None:
             from retriever.milvus import MilvusBackend
 
-            return MilvusBackend(self.store, generation, embedder.name, embedder.dim, index_settings(config))
+            return MilvusBackend(self.store, generation, embedder.name, embedder.dim, index_settings(config),
+                                 reuse=reuse if isinstance(reuse, MilvusBackend) else None)
         previous = reuse.index if isinstance(reuse, EmbeddedBackend) else None
         return EmbeddedBackend(Index(self.root.generations / generation, embedder.name, embedder.dim, reuse=previous))
 
