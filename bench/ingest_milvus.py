@@ -83,6 +83,34 @@ def _overlap(embedded, milvus, questions) -> list[float]:
     return out
 
 
+def _collection_wide(folder: Path, changed: Path, work: Path, embedder, questions) -> float:
+    """What Milvus proper would rank during the grace period (Milvus Lite keeps BM25 statistics per
+    segment, Milvus collection-wide): BM25 over every row held (the replaced report's old rows too),
+    searched within the reports the generation sees, against a fresh build of those."""
+    from retriever.backend import EmbeddedBackend
+    from retriever.index import Index, IndexDir
+    from retriever.ingest import ingest
+
+    held = work / "held"
+    shutil.copytree(folder, held)
+    (held / ("old-" + changed.name)).write_bytes((REPORTS / changed.name).read_bytes())
+    roots = {"held": ingest(work / "held-index", [held], embedder), "fresh": ingest(work / "fresh-index", [folder], embedder)}
+    assert all(not r.failed for r in roots.values())
+    both = EmbeddedBackend(Index(IndexDir(work / "held-index").current_path(), embedder.name, embedder.dim))
+    fresh = EmbeddedBackend(Index(IndexDir(work / "fresh-index").current_path(), embedder.name, embedder.dim))
+    seen = [r.id for r in fresh.reports]
+
+    class Seen:  # the held index searched within the reports the generation sees
+        def lexical_top(self, tokens, n):
+            return both.lexical_top(tokens, n, seen)
+
+        def passages(self, rows):
+            return both.passages(rows)
+
+    overlap = _overlap(fresh, Seen(), questions)
+    return round(sum(overlap) / len(overlap), 3)
+
+
 def parity(store: MilvusStore, work: Path) -> list[dict]:
     """Top-10 BM25 overlap with a fresh embedded build of the same files, at each stage."""
     from retriever.backend import EmbeddedBackend
@@ -97,28 +125,44 @@ def parity(store: MilvusStore, work: Path) -> list[dict]:
     folder = work / "reports"
     shutil.copytree(REPORTS, folder)
 
+    incremental = work / "embedded-incremental"  # the embedded index taking the same small ingests
+
     def measure(stage: str) -> dict:
         root = work / f"embedded-{len(rows)}"
         ingest(root, [folder], embedder)
-        embedded = EmbeddedBackend(Index(IndexDir(root).current_path(), embedder.name, embedder.dim))
+        ingest(incremental, [folder], embedder, prune=True)
+        fresh = EmbeddedBackend(Index(IndexDir(root).current_path(), embedder.name, embedder.dim))
+        delta = EmbeddedBackend(Index(IndexDir(incremental).current_path(), embedder.name, embedder.dim))
         generation = store.current()
         milvus = MilvusBackend(store, generation, embedder.name, embedder.dim)
         held = store.call("query", store.passages_name(milvus.build), filter="", output_fields=["count(*)"])[0]["count(*)"]
-        overlap = _overlap(embedded, milvus, questions)
+        overlap, own = _overlap(fresh, milvus, questions), _overlap(fresh, delta, questions)
         return {"stage": stage, "generation": generation, "rows held": held, "rows seen": int(milvus.passage_counts().sum()),
                 "mean top-10 overlap": round(sum(overlap) / len(overlap), 3), "min": round(min(overlap), 2),
-                "questions with the same top 10": sum(o == 1.0 for o in overlap), "questions": len(overlap)}
+                "questions with the same top 10": sum(o == 1.0 for o in overlap), "questions": len(overlap),
+                "embedded after the same ingests: mean overlap": round(sum(own) / len(own), 3)}
 
     rows: list[dict] = []
     ingest_milvus(store, [folder], embedder)
     rows.append(measure("full build"))
     changed = sorted(folder.iterdir())[0]
     changed.write_text(changed.read_text(encoding="utf-8") + "\n附：本报告另行补充说明一份。", encoding="utf-8")
-    (folder / "青石县2024年报告.txt").write_text(NEW_REPORT, encoding="utf-8")
+    new = folder / "青石县2024年报告.txt"
+    new.write_text(NEW_REPORT, encoding="utf-8")
     ingest_milvus(store, [folder], embedder)
     rows.append(measure("grace period: a report added, one replaced"))
+    rows[-1]["with Milvus's collection-wide statistics: mean overlap"] = _collection_wide(folder, changed, work, embedder,
+                                                                                          questions)
+    # two more ingests (the new report out, then in again), each followed by a cleanup with no
+    # grace: the generations before the served one's predecessor go, and with them every row the
+    # served generation does not see
+    new.unlink()
+    ingest_milvus(store, [folder], embedder, prune=True)
     store.cleanup(1, grace=0)
-    rows.append(measure("after cleanup (replaced rows deleted)"))
+    new.write_text(NEW_REPORT, encoding="utf-8")
+    ingest_milvus(store, [folder], embedder)
+    store.cleanup(1, grace=0)
+    rows.append(measure("after cleanup (every row held is seen)"))
     return rows
 
 

@@ -592,6 +592,7 @@ class MilvusWriter:
         self.info: dict = {}
         self.entries: list[list] = []
         self._live: dict[str, Report] = {}
+        self._counts: dict[str, int] = {}
         self._gone: set[str] = set()
         self._added: dict[str, Report] = {}
         self._fresh: list[Passage] = []
@@ -609,6 +610,7 @@ class MilvusWriter:
             self.info = published[self.base]
             self.floor = number(min(published))
             self.entries = store.report_list(self.build, self.base, self.info)
+            self._counts = {e[0]: int(e[3]) for e in self.entries}
             heads = store.docs(self.build, [f"r:{e[0]}:{e[1]}" for e in self.entries])
             self._live = {e[0]: _report_from(json.loads(heads[f"r:{e[0]}:{e[1]}"]), "") for e in self.entries}
         yield self
@@ -617,7 +619,7 @@ class MilvusWriter:
         return dict(self._live)
 
     def passages_of(self, report_id: str) -> int:
-        return next((int(e[3]) for e in self.entries if e[0] == report_id), 0)
+        return self._counts.get(report_id, 0)
 
     def log(self) -> list[tuple[float, str, str, str]]:
         return read_log(self.store, self.build, int(self.info["log"])) if self.info else []
