@@ -338,7 +338,9 @@ class MilvusStore:
         current = self.current() if served else None
         dropped = []
         for build in self.builds():
-            if current is None or build > current:  # never published: an interrupted first ingest or rebuild
+            # never published: an interrupted first ingest or rebuild (the alias's build stays: one
+            # without a current row is of an older format, which a --rebuild replaces)
+            if build != served and (current is None or build > current):
                 self.drop_build(build)
                 dropped.append(build)
         if current is None:

@@ -183,6 +183,56 @@ def test_the_headline_answer(backend, use_embedder):
     assert any("79件" in h.passage.text for h in hits)
 
 
+# -- the writer contract, run against both backends -------------------------------------------
+
+@pytest.fixture(params=["embedded", "milvus"])
+def writer_kind(request, milvus):
+    """A writer into an empty index of the backend, and how to open one of its generations."""
+    from retriever.backend import EmbeddedBackend
+    from retriever.index import Index, IndexSettings
+    from retriever.ingest import EmbeddedWriter
+    from retriever.milvus import MilvusBackend, MilvusStore, MilvusWriter
+
+    def make(tmp_path, embedder):
+        if request.param == "embedded":
+            return (lambda: EmbeddedWriter(tmp_path / "index", embedder, IndexSettings()),
+                    lambda g: EmbeddedBackend(Index(tmp_path / "index" / "generations" / g, embedder.name, embedder.dim)))
+        store = MilvusStore(milvus.uri, prefix=f"govqa_writer_{tmp_path.name[-12:].replace('-', '_')}")
+        return (lambda: MilvusWriter(store, embedder, IndexSettings()),
+                lambda g: MilvusBackend(store, g, embedder.name, embedder.dim))
+    return make
+
+
+def test_a_writer_adds_deletes_publishes_and_cleans_up(writer_kind, use_embedder, tmp_path):
+    from retriever.backend import IndexWriter
+    from retriever.chunking import chunk_report
+    from retriever.ingest import IngestResult, parse_report
+
+    new_writer, open_generation = writer_kind(tmp_path, use_embedder)
+    reports = [parse_report(f) for f in sorted(REPORTS.iterdir())[:2]]
+    writer = new_writer()
+    assert isinstance(writer, IndexWriter)
+    with writer.session():
+        assert writer.base is None and writer.live() == {} and writer.log() == []
+        writer.add(reports, [p for r in reports for p in chunk_report(r)])
+        first = writer.publish([(1.0, "a", "added", "")], IngestResult())
+    one = open_generation(first)
+    assert sorted(one.report_by_id) == sorted(r.id for r in reports) and one.log() == [(1.0, "a", "added", "")]
+    writer = new_writer()
+    with writer.session():
+        assert writer.base == first and sorted(writer.live()) == sorted(r.id for r in reports)
+        assert writer.passages_of(reports[0].id) == len(one.rows_of([reports[0].id])) > 0
+        writer.delete([reports[0].id])
+        second = writer.publish(writer.log() + [(2.0, "a", "removed", "")], IngestResult())
+    two = open_generation(second)
+    assert second > first and list(two.report_by_id) == [reports[1].id] and len(two.log()) == 2
+    assert len(one.rows_of([reports[0].id])) and one.passages(one.rows_of([reports[0].id]).tolist())  # still read
+    writer = new_writer()
+    with writer.session():
+        assert writer.base == second
+    assert first not in writer.cleanup(1)  # a reader holds it (embedded); the served one replaced it (milvus)
+
+
 # -- parity ---------------------------------------------------------------------------------------
 
 def test_bm25_parity_with_the_embedded_index(backends, dev_questions):
@@ -390,6 +440,31 @@ def test_a_killed_ingest_leaves_the_served_generation_and_the_next_one_cleans_up
     truth = load_index(fresh, use_embedder)
     for token in _tokens(NEW_QUESTION + changed.read_text(encoding="utf-8")[:200] + "附本报告另行补充说明"):
         assert after.index.df(token) == truth.df(token), token
+
+
+def test_a_killed_rebuild_leaves_the_served_build_and_the_next_ingest_drops_its_collections(milvus, config,
+                                                                                             use_embedder, tmp_path):
+    from bot.service import milvus_store, open_service, run_ingest
+    from retriever.index import FAULT_ENV
+
+    cfg = _config(config, milvus.uri, "govqa_killed_rebuild")
+    store = milvus_store(cfg)
+    assert run_ingest(cfg, [REPORTS], use_embedder).generation == "g000001"
+    marker = tmp_path / "written.marker"
+    proc = subprocess.Popen(GOVQA + ["ingest", "--rebuild", "--config", str(REPO / "config.toml"), str(REPORTS)],
+                            cwd=tmp_path, env=_env(cfg, **{FAULT_ENV: f"written:{marker}"}), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for(marker.exists, 120, "the rebuild to be written", interval=0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert store.current() == "g000001" and store.builds() == ["g000001", "g000002"]
+    assert "79件" in open_service(cfg, embedder=use_embedder).composer.answer(HEADLINE).text
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "青石县2024年报告.txt").write_text(NEW_REPORT, encoding="utf-8")
+    assert run_ingest(cfg, [inbox], use_embedder).generation == "g000002" and store.builds() == ["g000001"]
 
 
 def test_a_small_ingest_writes_only_the_new_reports_rows_and_one_that_changes_nothing_writes_nothing(
