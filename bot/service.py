@@ -71,7 +71,8 @@ class Source:
         if self.store is not None:
             from retriever.milvus import MilvusBackend
 
-            return MilvusBackend(self.store, generation, embedder.name, embedder.dim, index_settings(config))
+            return MilvusBackend(self.store, generation, embedder.name, embedder.dim, index_settings(config),
+                                 reuse=reuse if isinstance(reuse, MilvusBackend) else None)
         previous = reuse.index if isinstance(reuse, EmbeddedBackend) else None
         return EmbeddedBackend(Index(self.root.generations / generation, embedder.name, embedder.dim, reuse=previous))
 
@@ -83,7 +84,8 @@ def run_ingest(config: dict, paths, embedder: Embedder, index_dir: str | Path | 
     if config["search"].get("backend", "embedded") == "milvus":
         from retriever.milvus import ingest_milvus
 
-        return ingest_milvus(milvus_store(config), paths, embedder, **options)
+        return ingest_milvus(milvus_store(config), paths, embedder, downloads_in=index_dir or config["index"]["dir"],
+                             **options)
     from retriever.ingest import ingest
 
     return ingest(index_dir or config["index"]["dir"], paths, embedder, **options)

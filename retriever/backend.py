@@ -8,6 +8,7 @@ a range of rows, and a passage's neighbours are the rows beside it)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -73,6 +74,46 @@ class SearchBackend(Protocol):
 
     def log(self) -> list[tuple[float, str, str, str]]:
         """The ingest log (time, path, status, detail) that built this generation."""
+
+
+@runtime_checkable
+class IndexWriter(Protocol):
+    """One ingest's writes into a backend, from the generation it serves (`base`) to a new one. The
+    reading, cleaning, chunking and classifying of files is the same for every backend (ingest.py's
+    `ingest`, given a writer); the writer only stores: reports deleted and added, then `publish`,
+    which embeds what it does not already hold, writes, checks and makes the new generation the
+    served one in one step. Until then servers answer from `base`; an ingest that fails or is killed
+    leaves `base` served, and the next `session` clears what it left. Generations no server may
+    still be answering from are dropped by `cleanup` (also at the end of `publish`)."""
+
+    backend: str
+    base: str | None  # the generation served when the session began (None: none yet, or a rebuild)
+
+    def session(self, wait: bool = True) -> AbstractContextManager:
+        """One ingest at a time (where the backend can serve that); leftovers of an interrupted
+        ingest cleared; `base` and its reports read."""
+
+    def live(self) -> dict[str, Report]:
+        """The base generation's reports by id (their texts need not be loaded)."""
+
+    def passages_of(self, report_id: str) -> int:
+        """Passages of a report of the base generation (0 for another)."""
+
+    def log(self) -> list[tuple[float, str, str, str]]:
+        """The base generation's ingest log."""
+
+    def delete(self, report_ids: Iterable[str]) -> None:
+        """Reports of the base that the new generation does not hold (removed, or replaced by `add`)."""
+
+    def add(self, reports: list[Report], passages: list[Passage]) -> None:
+        """Reports (with their texts) and their passages that the new generation holds in addition."""
+
+    def publish(self, log: list[tuple[float, str, str, str]], result, embed_progress=None) -> str:
+        """Write the new generation with this ingest log and serve it; its name. `result` (an
+        ingest.IngestResult) counts the passages embedded."""
+
+    def cleanup(self, keep: int) -> list[str]:
+        """Drop generations beyond the newest `keep` that no server may still answer from; what was dropped."""
 
 
 def top_rows(scores: np.ndarray, n: int, positive: bool = False) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 
 from embeddings import Embedder
 
+from .backend import IndexWriter
 from .chunking import chunk_report
 from .clean import clean_text
 from .fetch import FetchError, FetchLimits, fetch_report, is_url
@@ -218,6 +219,7 @@ def ingest(
     max_expanded: int | None = None,
     ocr: OcrLimits | None = None,
     fetch: FetchLimits | None = None,
+    writer: IndexWriter | None = None,
 ) -> IngestResult:
     """Index the report files under `paths` into a new generation of `index_dir`. `manifest` adds
     per-file-name fields (as reports.toml does, plus `source`, the name to show); `remove` drops
@@ -234,16 +236,17 @@ def ingest(
 
     A path that is an http(s) URL is fetched (fetch.py, within `fetch`'s limits) into the index's
     DOWNLOADS folder and indexed with the URL as its source and url; `ocr` limits the OCR of scanned
-    pages and images."""
+    pages and images.
+
+    `writer` takes the changes instead of the index directory (another backend's IndexWriter,
+    backend.py): the files are read, classified, chunked and embedded by the same code; the index
+    directory then only holds the files fetched by URL."""
     started = time.perf_counter()
     settings = settings or IndexSettings()
-    root = IndexDir(index_dir)
+    writer = writer or EmbeddedWriter(index_dir, embedder, settings, keep_generations, rebuild)
     result = IngestResult()
-    with root.lock(wait=wait):
-        root.cleanup(keep_generations)  # leftovers of a build that was killed
-        current = GenerationInfo.read(root.current_path(), embedder.name, embedder.dim) \
-            if root.current() and not rebuild else None
-        reports: dict[str, Report] = dict(current.reports) if current else {}  # texts of old ones not read
+    with writer.session(wait=wait):
+        reports: dict[str, Report] = writer.live()  # texts of old ones not read
         remove = list(dict.fromkeys(remove))
         unknown = [rid for rid in remove if rid not in reports]
         if unknown:
@@ -262,7 +265,7 @@ def ingest(
             if progress:
                 progress(url)
             try:
-                path, found_at = fetch_report(url, root.root / DOWNLOADS, fetch)
+                path, found_at = fetch_report(url, Path(index_dir) / DOWNLOADS, fetch)
             except FetchError as exc:
                 result.files.append(FileResult(url, "failed", error=str(exc)))
                 continue
@@ -325,31 +328,20 @@ def ingest(
         # only a change to what is indexed writes a generation: files that are unchanged, duplicates
         # or failed leave the index (and its log) as it was
         if rebuild or new_reports or any(f.status == "removed" for f in result.files):
-            log = (current.log() if current else []) + [(time.time(), f.path, f.status, f.error) for f in touched]
-            name = root.next_name()
-            staged = root.staging(name)
-            plan = _plan(current, reports, changed, len(fresh), settings)
-            if plan is None:
-                _build_all(staged, current, reports, changed, fresh, log, embedder, settings, result, embed_progress)
-            else:
-                _build_delta(staged, current, reports, changed, fresh, log, embedder, settings, result, merge=plan,
-                             embed_progress=embed_progress)
-            checkpoint("staged")
-            root.publish(name, staged)
-            checkpoint("published")
-            root.cleanup(keep_generations)
-            result.generation = name
+            writer.delete([rid for rid in writer.live() if rid not in reports or rid in changed])
+            writer.add(new_reports, fresh)
+            log = writer.log() + [(time.time(), f.path, f.status, f.error) for f in touched]
+            result.generation = writer.publish(log, result, embed_progress)
         else:
-            result.generation = root.current()
+            result.generation = writer.base
         result.reports = len(reports)
-        result.passages = sum(current.passages[rid] for rid in reports if rid not in changed) + len(fresh) \
-            if current else len(fresh)
+        result.passages = sum(writer.passages_of(rid) for rid in reports if rid not in changed) + len(fresh)
         counts: dict[str, int] = {}
         for p in fresh:
             counts[p.report_id] = counts.get(p.report_id, 0) + 1
         for fr in result.files:
             if fr.status != "removed":
-                fr.passages = counts.get(fr.report_id) or (current.passages.get(fr.report_id, 0) if current else 0)
+                fr.passages = counts.get(fr.report_id) or writer.passages_of(fr.report_id)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -366,6 +358,73 @@ def _warn_same_unit_and_year(files: list[FileResult], reports: dict[str, Report]
             others = [r.source for r in by_unit.get((f.org, f.year), []) if r.id != f.report_id]
             f.warnings = tuple(f"another report of {f.org} {f.year} is indexed: {source} (answers show both; figures "
                                "that differ are flagged 两份报告数字不一致)" for source in others)
+
+
+class EmbeddedWriter:
+    """The embedded index's IndexWriter (backend.py): under the index directory's lock, the reports
+    deleted and added are gathered, and `publish` writes them as a new generation (a delta segment
+    beside the current ones, or everything again as one segment; see `ingest`) and switches CURRENT."""
+
+    backend = "embedded"
+
+    def __init__(self, index_dir: str | Path, embedder: Embedder, settings: IndexSettings, keep_generations: int = 3,
+                 rebuild: bool = False):
+        self.root, self.embedder, self.settings = IndexDir(index_dir), embedder, settings
+        self.keep, self.rebuild = keep_generations, rebuild
+        self.base: str | None = None
+        self.current: GenerationInfo | None = None
+        self._gone: set[str] = set()
+        self._added: dict[str, Report] = {}
+        self._fresh: list[Passage] = []
+
+    @contextlib.contextmanager
+    def session(self, wait: bool = True):
+        """The lock (another ingest waits, or fails at once with wait=False), leftovers of a build
+        that was killed removed, and the current generation read."""
+        with self.root.lock(wait=wait):
+            self.root.cleanup(self.keep)
+            self.base = self.root.current()
+            self.current = GenerationInfo.read(self.root.current_path(), self.embedder.name, self.embedder.dim) \
+                if self.base and not self.rebuild else None
+            yield self
+
+    def live(self) -> dict[str, Report]:
+        return dict(self.current.reports) if self.current else {}
+
+    def passages_of(self, report_id: str) -> int:
+        return self.current.passages.get(report_id, 0) if self.current else 0
+
+    def log(self) -> list[tuple[float, str, str, str]]:
+        return self.current.log() if self.current else []
+
+    def delete(self, report_ids: Iterable[str]) -> None:
+        self._gone.update(report_ids)
+
+    def add(self, reports: list[Report], passages: list[Passage]) -> None:
+        self._added.update((r.id, r) for r in reports)
+        self._fresh += passages
+
+    def publish(self, log: list[tuple[float, str, str, str]], result: IngestResult,
+                embed_progress: Callable[[int, int], None] | None = None) -> str:
+        current, settings = self.current, self.settings
+        reports = {rid: r for rid, r in self.live().items() if rid not in self._gone} | self._added
+        changed = set(self._added)
+        name = self.root.next_name()
+        staged = self.root.staging(name)
+        plan = _plan(current, reports, changed, len(self._fresh), settings)
+        if plan is None:
+            _build_all(staged, current, reports, changed, self._fresh, log, self.embedder, settings, result, embed_progress)
+        else:
+            _build_delta(staged, current, reports, changed, self._fresh, log, self.embedder, settings, result, merge=plan,
+                         embed_progress=embed_progress)
+        checkpoint("staged")
+        self.root.publish(name, staged)
+        checkpoint("published")
+        self.cleanup(self.keep)
+        return name
+
+    def cleanup(self, keep: int) -> list[str]:
+        return self.root.cleanup(keep)
 
 
 def _plan(current: GenerationInfo | None, reports: dict[str, Report], changed: set[str], fresh: int,

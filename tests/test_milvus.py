@@ -183,6 +183,56 @@ def test_the_headline_answer(backend, use_embedder):
     assert any("79件" in h.passage.text for h in hits)
 
 
+# -- the writer contract, run against both backends -------------------------------------------
+
+@pytest.fixture(params=["embedded", "milvus"])
+def writer_kind(request, milvus):
+    """A writer into an empty index of the backend, and how to open one of its generations."""
+    from retriever.backend import EmbeddedBackend
+    from retriever.index import Index, IndexSettings
+    from retriever.ingest import EmbeddedWriter
+    from retriever.milvus import MilvusBackend, MilvusStore, MilvusWriter
+
+    def make(tmp_path, embedder):
+        if request.param == "embedded":
+            return (lambda: EmbeddedWriter(tmp_path / "index", embedder, IndexSettings()),
+                    lambda g: EmbeddedBackend(Index(tmp_path / "index" / "generations" / g, embedder.name, embedder.dim)))
+        store = MilvusStore(milvus.uri, prefix=f"govqa_writer_{tmp_path.name[-12:].replace('-', '_')}")
+        return (lambda: MilvusWriter(store, embedder, IndexSettings()),
+                lambda g: MilvusBackend(store, g, embedder.name, embedder.dim))
+    return make
+
+
+def test_a_writer_adds_deletes_publishes_and_cleans_up(writer_kind, use_embedder, tmp_path):
+    from retriever.backend import IndexWriter
+    from retriever.chunking import chunk_report
+    from retriever.ingest import IngestResult, parse_report
+
+    new_writer, open_generation = writer_kind(tmp_path, use_embedder)
+    reports = [parse_report(f) for f in sorted(REPORTS.iterdir())[:2]]
+    writer = new_writer()
+    assert isinstance(writer, IndexWriter)
+    with writer.session():
+        assert writer.base is None and writer.live() == {} and writer.log() == []
+        writer.add(reports, [p for r in reports for p in chunk_report(r)])
+        first = writer.publish([(1.0, "a", "added", "")], IngestResult())
+    one = open_generation(first)
+    assert sorted(one.report_by_id) == sorted(r.id for r in reports) and one.log() == [(1.0, "a", "added", "")]
+    writer = new_writer()
+    with writer.session():
+        assert writer.base == first and sorted(writer.live()) == sorted(r.id for r in reports)
+        assert writer.passages_of(reports[0].id) == len(one.rows_of([reports[0].id])) > 0
+        writer.delete([reports[0].id])
+        second = writer.publish(writer.log() + [(2.0, "a", "removed", "")], IngestResult())
+    two = open_generation(second)
+    assert second > first and list(two.report_by_id) == [reports[1].id] and len(two.log()) == 2
+    assert len(one.rows_of([reports[0].id])) and one.passages(one.rows_of([reports[0].id]).tolist())  # still read
+    writer = new_writer()
+    with writer.session():
+        assert writer.base == second
+    assert first not in writer.cleanup(1)  # a reader holds it (embedded); the served one replaced it (milvus)
+
+
 # -- parity ---------------------------------------------------------------------------------------
 
 def test_bm25_parity_with_the_embedded_index(backends, dev_questions):
@@ -320,34 +370,151 @@ def test_milvus_stopped_and_started_under_a_running_server(milvus, milvus_config
         replica.stop()
 
 
-def test_a_killed_ingest_leaves_the_alias_and_the_next_one_cleans_up(milvus, config, use_embedder, tmp_path):
-    from bot.service import milvus_store, run_ingest
+def _copy_reports(folder: Path) -> Path:
+    folder.mkdir()
+    for f in sorted(REPORTS.iterdir()):
+        if f.is_file():
+            (folder / f.name).write_bytes(f.read_bytes())
+    return folder
+
+
+def _leftovers(store, generation: str) -> int:
+    """Rows the served generation's build holds beyond what it published: rows of a later
+    generation, or marks a later one made."""
+    from retriever.milvus import FOREVER, number
+
+    n = number(generation)
+    where = f"gen_from > {n} or (gen_to > {n} and gen_to < {FOREVER})"
+    return len(store.call("query", store.passages_name(store.build_of(generation)), filter=where, output_fields=["row"],
+                          limit=16_384))
+
+
+@pytest.mark.parametrize("stage", ["inserted", "marked", "counted", "written"])
+def test_a_killed_ingest_leaves_the_served_generation_and_the_next_one_cleans_up(milvus, config, use_embedder, tmp_path,
+                                                                                 stage):
+    """An ingest adding a report and replacing another (its file changed), killed after each of its
+    writes: the served generation still answers as before, from exactly its rows; the next ingest
+    undoes what the killed one left, and its document frequencies are a fresh build's."""
+    from bot.service import milvus_store, open_service, run_ingest
+    from retriever.index import FAULT_ENV
+    from retriever.ingest import ingest
+
+    cfg = _config(config, milvus.uri, f"govqa_killed_{stage}")
+    store = milvus_store(cfg)
+    folder = _copy_reports(tmp_path / "reports")
+    assert run_ingest(cfg, [folder], use_embedder).generation == "g000001"
+    before = open_service(cfg, embedder=use_embedder)
+    changed = sorted(folder.iterdir())[0]
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n附：本报告另行补充说明一份。", encoding="utf-8")
+    (folder / "青石县2024年报告.txt").write_text(NEW_REPORT, encoding="utf-8")
+    marker = tmp_path / f"{stage}.marker"
+    proc = subprocess.Popen(GOVQA + ["ingest", "--config", str(REPO / "config.toml"), str(folder)], cwd=tmp_path,
+                            env=_env(cfg, **{FAULT_ENV: f"{stage}:{marker}"}), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for(marker.exists, 120, f"the ingest to reach {stage}", interval=0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert store.current() == "g000001" and _leftovers(store, "g000001") > 0
+    served = open_service(cfg, embedder=use_embedder)
+    assert served.generation == "g000001" and served.index.size == before.index.size
+    assert "79件" in served.composer.answer(HEADLINE).text
+    assert not served.composer.answer(NEW_QUESTION).found
+    for q in (HEADLINE, NEW_QUESTION, "法律意见书"):
+        assert [h.passage.id for h in served.searcher.search(q, k=10).hits] == \
+            [h.passage.id for h in before.searcher.search(q, k=10).hits]
+
+    result = run_ingest(cfg, [folder], use_embedder)
+    assert result.generation == "g000002" and store.current() == "g000002" and _leftovers(store, "g000002") == 0
+    assert sorted(f.status for f in result.files) == ["added", "unchanged", "unchanged", "unchanged", "unchanged", "updated"]
+    after = open_service(cfg, embedder=use_embedder)
+    assert "146件" in after.composer.answer(NEW_QUESTION).text
+    visible = store.call("query", store.passages_name("g000001"), filter="gen_from <= 2 and gen_to > 2",
+                         output_fields=["count(*)"])[0]["count(*)"]
+    assert visible == int(after.index.passage_counts().sum()) == result.passages
+    fresh = tmp_path / "fresh"
+    ingest(fresh, [folder], use_embedder)
+    from .conftest import load_index
+
+    truth = load_index(fresh, use_embedder)
+    for token in _tokens(NEW_QUESTION + changed.read_text(encoding="utf-8")[:200] + "附本报告另行补充说明"):
+        assert after.index.df(token) == truth.df(token), token
+
+
+def test_a_killed_rebuild_leaves_the_served_build_and_the_next_ingest_drops_its_collections(milvus, config,
+                                                                                             use_embedder, tmp_path):
+    from bot.service import milvus_store, open_service, run_ingest
     from retriever.index import FAULT_ENV
 
-    cfg = _config(config, milvus.uri, "govqa_killed")
+    cfg = _config(config, milvus.uri, "govqa_killed_rebuild")
     store = milvus_store(cfg)
     assert run_ingest(cfg, [REPORTS], use_embedder).generation == "g000001"
+    marker = tmp_path / "written.marker"
+    proc = subprocess.Popen(GOVQA + ["ingest", "--rebuild", "--config", str(REPO / "config.toml"), str(REPORTS)],
+                            cwd=tmp_path, env=_env(cfg, **{FAULT_ENV: f"written:{marker}"}), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for(marker.exists, 120, "the rebuild to be written", interval=0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert store.current() == "g000001" and store.builds() == ["g000001", "g000002"]
+    assert "79件" in open_service(cfg, embedder=use_embedder).composer.answer(HEADLINE).text
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "青石县2024年报告.txt").write_text(NEW_REPORT, encoding="utf-8")
-    for stage in ("inserted", "written"):  # the new collections half or wholly written, the alias not switched
-        marker = tmp_path / f"{stage}.marker"
-        proc = subprocess.Popen(GOVQA + ["ingest", "--config", str(REPO / "config.toml"), str(REPORTS), str(inbox)],
-                                cwd=tmp_path,
-                                env=_env(cfg, **{FAULT_ENV: f"{stage}:{marker}"}), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
-            wait_for(marker.exists, 120, f"the ingest to reach {stage}", interval=0.2)
-        finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        assert store.current() == "g000001" and "g000002" in store.generations()
-    result = run_ingest(cfg, [REPORTS, inbox], use_embedder)
-    assert result.generation == "g000002" and store.current() == "g000002"
-    assert store.generations() == ["g000001", "g000002"]  # the leftover dropped first, the old one kept (grace)
+    assert run_ingest(cfg, [inbox], use_embedder).generation == "g000002" and store.builds() == ["g000001"]
+
+
+def test_a_small_ingest_writes_only_the_new_reports_rows_and_one_that_changes_nothing_writes_nothing(
+        milvus, config, use_embedder, tmp_path):
+    from bot.service import index_settings, milvus_store
+    from retriever.milvus import MilvusBackend, ingest_milvus
+
+    cfg = _config(config, milvus.uri, "govqa_small")
+    store = milvus_store(cfg)
+    settings = index_settings(cfg)
+    ingest_milvus(store, [REPORTS], use_embedder, settings=settings)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "青石县2024年报告.txt").write_text(NEW_REPORT, encoding="utf-8")
+    store.calls.clear()
+    result = ingest_milvus(store, [REPORTS, inbox], use_embedder, settings=settings)
+    new = next(f for f in result.files if f.status == "added")
+    assert result.embedded == new.passages > 0
+    assert store.calls["insert:passages"] == new.passages and store.calls["upsert:passages"] == 0
+    assert store.calls["insert:docs"] == 0  # docs are upserted: the new report, its log line, counts, list, info
+    backend = MilvusBackend(store, result.generation, use_embedder.name, use_embedder.dim, settings)
+    assert backend.size == result.passages and new.report_id in backend.report_by_id
+    store.calls.clear()
+    again = ingest_milvus(store, [REPORTS, inbox], use_embedder, settings=settings)
+    assert again.generation == result.generation and not store.calls, store.calls
+
+
+def test_a_deleted_report_leaves_the_next_generation_but_not_a_request_on_the_old_one(milvus, config, use_embedder,
+                                                                                    tmp_path):
+    from bot.service import milvus_store, open_service, run_ingest
+
+    cfg = _config(config, milvus.uri, "govqa_delete")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "青石县2024年报告.txt").write_text(NEW_REPORT, encoding="utf-8")
+    added = run_ingest(cfg, [REPORTS, inbox], use_embedder)
+    new_id = next(f.report_id for f in added.files if "青石县" in f.path)
+    old = open_service(cfg, embedder=use_embedder)  # a request holding g000001
+    removed = run_ingest(cfg, [], use_embedder, remove=[new_id])
+    assert removed.generation == "g000002" and [f.status for f in removed.files] == ["removed"]
+    new = open_service(cfg, embedder=use_embedder)
+    assert new_id not in new.index.report_by_id and not new.composer.answer(NEW_QUESTION).found
+    assert "146件" in old.composer.answer(NEW_QUESTION).text  # its rows are marked, not gone
+    assert milvus_store(cfg).current() == "g000002"
 
 
 def test_replaced_generations_are_dropped_after_their_grace_period(milvus, config, use_embedder, tmp_path):
+    """Generations replaced moments ago are kept; past the grace period, beyond `keep`, their docs go
+    and so do the rows no kept generation sees. A --rebuild writes a new build; the old one goes
+    when none of its generations is kept."""
     from bot.service import milvus_store, run_ingest
 
     cfg = _config(config, milvus.uri, "govqa_grace")
@@ -359,9 +526,22 @@ def test_replaced_generations_are_dropped_after_their_grace_period(milvus, confi
     added = run_ingest(cfg, [REPORTS, inbox], use_embedder, keep_generations=1)
     new_id = next(f.report_id for f in added.files if f.status == "added")
     assert run_ingest(cfg, [], use_embedder, keep_generations=1, remove=[new_id]).generation == "g000003"
-    assert store.generations() == ["g000001", "g000002", "g000003"]  # g000001 was replaced moments ago
+    assert list(store.published("g000001")) == ["g000001", "g000002", "g000003"]  # replaced moments ago
     assert store.cleanup(1, grace=0) == ["g000001"]  # the one the current one replaced stays
-    assert store.generations() == ["g000002", "g000003"]
+    assert list(store.published("g000001")) == ["g000002", "g000003"]
+    run_ingest(cfg, [inbox], use_embedder, keep_generations=1)  # the report again: new rows
+    assert store.cleanup(1, grace=0) == ["g000002"]
+
+    def count(where: str, build: str = "g000001") -> int:
+        return store.call("query", store.passages_name(build), filter=where, output_fields=["count(*)"])[0]["count(*)"]
+
+    # the rows the report had in g000002 (removed in g000003) are gone; g000003's and g000004's stay
+    assert count("gen_to <= 3") == 0 and count("") == count("gen_from <= 4 and gen_to > 4") == added.passages
+    rebuilt = run_ingest(cfg, [REPORTS, inbox], use_embedder, keep_generations=1, rebuild=True)
+    assert rebuilt.generation == "g000005" and store.builds() == ["g000001", "g000005"]
+    assert store.cleanup(1, grace=0) == []  # g000004, in the old build, is the one g000005 replaced
+    run_ingest(cfg, [], use_embedder, keep_generations=1, remove=[new_id])
+    assert store.cleanup(1, grace=0) == ["g000001", "g000003", "g000004"] and store.builds() == ["g000005"]
 
 
 def test_the_telegram_bot_says_when_milvus_is_away_and_answers_when_it_is_back(milvus, milvus_config, use_embedder):
