@@ -599,3 +599,32 @@ def test_the_api_uploads_into_milvus_and_answers_503_when_a_request_meets_it_awa
             milvus.start()
         assert c.post("/v1/index/reload").status_code == 200
         assert "79件" in c.post("/v1/answer", json={"question": HEADLINE}).json()["answer"]
+
+
+def test_url_and_scanned_reports_in_milvus_keep_their_url_and_pages(milvus, config, use_embedder, tmp_path):
+    """Reports of every format land in Milvus with what citations show: a URL report its URL (its
+    file downloaded beside the configured index directory), a scan its pages."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse, PlainTextResponse
+    from starlette.routing import Route
+
+    from bot.service import Source, open_service, run_ingest
+
+    from .test_formats import scanned_pdf
+
+    text = NEW_REPORT.replace("青石县", "绿水县")
+    page = "<html><head><meta charset='utf-8'></head><body>" + "".join(f"<p>{x}</p>" for x in text.split("\n") if x) + "</body></html>"
+    routes = [Route("/ready", lambda r: PlainTextResponse("ok")), Route("/r.html", lambda r: HTMLResponse(page))]
+    cfg = _config(config, milvus.uri, "govqa_formats")
+    with ServerThread(Starlette(routes=routes), ready_path="/ready") as site:
+        url = f"{site.url}/r.html"
+        result = run_ingest(cfg, [url, scanned_pdf(tmp_path / "scan.pdf")], use_embedder, tmp_path / "local")
+        assert [f.status for f in result.files] == ["added", "added"], result.files
+        again = run_ingest(cfg, [url], use_embedder, tmp_path / "local")  # fetched again, unchanged
+        assert [f.status for f in again.files] == ["unchanged"] and again.generation == result.generation
+    assert list((tmp_path / "local" / "downloads").iterdir())
+    service = open_service(cfg, embedder=use_embedder, source=Source(cfg))
+    a = service.composer.answer(NEW_QUESTION.replace("青石县", "绿水县"))
+    assert "146件" in a.text and a.citations[0].source == url == a.citations[0].url
+    a = service.composer.answer("青山区司法局2023年出具了多少份法律意见书？")
+    assert "95份" in a.text and a.citations[0].page == 2
