@@ -275,11 +275,12 @@ def test_keyboard_only(page):
     assert page.evaluate("document.activeElement.id") == "source-close"
     page.keyboard.press("Escape")
     page.locator("#source").wait_for(state="hidden")
-    assert page.evaluate("document.activeElement.classList.contains('card-open')")  # focus back where it was
+    expect(page.locator(".card-open").first).to_be_focused()  # focus back where it was
     # the reports view by keyboard: the tab buttons are buttons
     page.focus("#tab-reports")
     page.keyboard.press("Enter")
-    assert page.locator("#view-reports").is_visible() and not page.locator("#view-ask").is_visible()
+    expect(page.locator("#view-reports")).to_be_visible()
+    expect(page.locator("#view-ask")).to_be_hidden()
 
 
 def test_reports_are_added_by_url(page):

@@ -437,6 +437,10 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   const dialog = $("source");
   $("source-close").addEventListener("click", () => dialog.close());
-  dialog.addEventListener("close", () => dialog.returnFocus?.focus());
+  // back to the card that opened it, where the browser did not already put the focus (the close
+  // event comes later: the focus may have moved on by then, and must not be taken back)
+  dialog.addEventListener("close", () => {
+    if (document.activeElement === document.body) dialog.returnFocus?.focus();
+  });
   loadReports();
 });
