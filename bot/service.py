@@ -81,14 +81,14 @@ def run_ingest(config: dict, paths, embedder: Embedder, index_dir: str | Path | 
     """An ingest (retriever/ingest.py's arguments) into the configured backend: the index
     directory, or a new Milvus generation published by its alias."""
     options = ingest_options(config) | kwargs
-    if config["search"].get("backend", "embedded") == "milvus":
+    source = Source(config, index_dir)
+    if source.store is not None:
         from retriever.milvus import ingest_milvus
 
-        return ingest_milvus(milvus_store(config), paths, embedder, downloads_in=index_dir or config["index"]["dir"],
-                             **options)
+        return ingest_milvus(source.store, paths, embedder, downloads_in=source.root.root, **options)
     from retriever.ingest import ingest
 
-    return ingest(index_dir or config["index"]["dir"], paths, embedder, **options)
+    return ingest(source.root.root, paths, embedder, **options)
 
 
 @dataclass

@@ -64,8 +64,10 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BackendUnavailable)
     async def _backend_unavailable(request: Request, exc: BackendUnavailable):
-        request.app.state.govqa.live.unavailable(exc)  # /readyz says 503 until a poll finds the backend back
-        return problem_response(503, f"the index is not ready: {exc}", headers={"Retry-After": "2"})
+        ctx = request.app.state.govqa
+        ctx.live.unavailable(exc)  # /readyz says 503 until a poll finds the backend back
+        problem = ctx.not_ready(str(exc))  # the same 503 as when the poll found it first
+        return problem_response(problem.status_code, problem.detail, headers=problem.headers)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):
