@@ -14,18 +14,18 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .clean import clean_text
-from .readers import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, ReportReadError, read_html
+from .readers import (
+    CONTENT_TYPES,
+    MAX_FILE_BYTES,
+    SUPPORTED_SUFFIXES,
+    ReportReadError,
+    read_html,
+    sniff_suffix,
+)
 
 # a URL worth fetching: http(s) and a host, e.g. https://www.gov.cn/zhengce/2024/content_1.htm
 URL = re.compile(r"https?://[^\s/?#]+[^\s]*", re.IGNORECASE)
 USER_AGENT = "govqa/0.1 (annual report reader)"
-# What a Content-Type says a file is; a type not here is decided by the URL's suffix, then the bytes.
-CONTENT_TYPES = {
-    "text/html": ".html", "application/xhtml+xml": ".html", "text/plain": ".txt", "application/pdf": ".pdf",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
-    "application/msword": ".doc", "application/vnd.ms-works": ".wps", "application/kswps": ".wps",
-    "application/ofd": ".ofd", "image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif",
-}
 ATTACHMENT_SUFFIXES = (".pdf", ".docx", ".doc", ".wps", ".ofd")
 # A page with less text than this that links to an attachment is a wrapper around the attachment
 # (the notices seen: "现将《…年度报告》予以公开。附件：…pdf", 60-300 characters); the report pages
@@ -126,17 +126,16 @@ def _too_large(limits: FetchLimits) -> str:
 
 
 def _suffix(content_type: str, url: str, data: bytes) -> str:
-    """The file type of a download: by its Content-Type, else its URL's suffix, else its first bytes."""
+    """The file type of a download: by its Content-Type (a type not in CONTENT_TYPES says nothing),
+    else its URL's suffix, else its first bytes."""
     if content_type in CONTENT_TYPES:
         return CONTENT_TYPES[content_type]
     suffix = Path(unquote(urlsplit(url).path)).suffix.lower()
     if suffix in SUPPORTED_SUFFIXES:
         return suffix
-    head = data[:512].lstrip().lower()
-    if data.startswith(b"%PDF"):
-        return ".pdf"
-    if head.startswith((b"<!doctype html", b"<html")):
-        return ".html"
+    sniffed = sniff_suffix(data)
+    if sniffed is not None:
+        return sniffed
     raise FetchError(f"not a report file: the server calls it {content_type or 'nothing'!r} and the address has "
                      f"no known suffix (reports are {', '.join(SUPPORTED_SUFFIXES)})")
 

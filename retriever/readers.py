@@ -19,6 +19,29 @@ from .ocr import RENDER_LONG_SIDE, OcrError, OcrLimits, OcrPage, ocr_pages
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 LEGACY_SUFFIXES = (".doc", ".wps")  # converted to .docx by LibreOffice, when installed
 SUPPORTED_SUFFIXES = (".txt", ".text", ".docx", ".pdf", ".html", ".htm", ".ofd") + LEGACY_SUFFIXES + IMAGE_SUFFIXES
+# What a Content-Type says a file is (uploads without a suffix, downloads)
+CONTENT_TYPES = {
+    "text/html": ".html", "application/xhtml+xml": ".html", "text/plain": ".txt", "application/pdf": ".pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/msword": ".doc", "application/vnd.ms-works": ".wps", "application/kswps": ".wps",
+    "application/ofd": ".ofd", "image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif",
+}
+_LEGACY_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an OLE2 compound file: .doc, and .wps as WPS Office writes it
+# A file's first bytes -> its type: %PDF, a PNG's and a JPEG's signatures, a zip (docx), an OLE2
+# compound file (doc)
+_SIGNATURES = ((b"%PDF", ".pdf"), (b"PK\x03\x04", ".docx"), (b"\x89PNG", ".png"), (b"\xff\xd8\xff", ".jpg"),
+               (_LEGACY_MAGIC, ".doc"))
+
+
+def sniff_suffix(data: bytes) -> str | None:
+    """A file's type from its first bytes (_SIGNATURES, or <html / <!doctype html after blanks);
+    None when they say nothing."""
+    suffix = next((ext for signature, ext in _SIGNATURES if data.startswith(signature)), None)
+    if suffix is None and data[:512].lstrip().lower().startswith((b"<!doctype html", b"<html")):
+        suffix = ".html"
+    return suffix
+
+
 # A PDF page with fewer characters of text than this is read by OCR (a scanned page; a page number
 # or a stamp's text alone is not a text layer)
 MIN_PAGE_CHARS = 20
@@ -623,7 +646,6 @@ def _number(text: str | None) -> float:
 LEGACY_TIMEOUT_SECONDS = 120  # a 60-page .doc converts in ~5 s; a hung conversion is stopped
 # What a .doc or .wps file starts with: an OLE2 compound file (Word 97-2003, WPS), or RTF or HTML
 # that a site saved as .doc. LibreOffice imports any other bytes as text, junk included.
-_LEGACY_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _LEGACY_TEXT_HEADS = (b"{\\rtf", b"<html", b"<!doctype html", b"mime-version:")
 
 

@@ -90,3 +90,17 @@ def test_debris_lines_removed_and_date_kept():
     assert clean.text == "标题2023年工作报告\n来源: 海安高新区 发布时间:2024-03-19 16:22 累计次数: 字体:[ ]\n正文第一段。"
     assert clean.published == "2024-03-19"
     assert clean.source_unit == "海安高新区"
+
+
+def test_a_files_type_from_its_first_bytes():
+    """One reading of a file's first bytes, for uploads without a suffix and for downloads."""
+    from retriever.readers import sniff_suffix
+
+    assert sniff_suffix(b"%PDF-1.7\n") == ".pdf"
+    assert sniff_suffix(b"PK\x03\x04\x14\x00") == ".docx"
+    assert sniff_suffix(b"\x89PNG\r\n\x1a\n") == ".png"
+    assert sniff_suffix(b"\xff\xd8\xff\xe0") == ".jpg"
+    assert sniff_suffix(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00") == ".doc"
+    assert sniff_suffix(b"\xd0\xcf\x11\xe0\x00\x00") is None  # not the whole OLE2 signature
+    assert sniff_suffix(b"  \n<!DOCTYPE html><html>") == ".html"
+    assert sniff_suffix("区统计局".encode()) is None

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from retriever.readers import SUPPORTED_SUFFIXES
+from retriever.readers import CONTENT_TYPES, SUPPORTED_SUFFIXES, sniff_suffix
 from retriever.store import report_dict
 
 from .. import service
@@ -38,15 +38,6 @@ def safe_name(name: str | None) -> str:
     return base[-120:] or "upload"
 
 
-UPLOAD_TYPES = {"text/plain": ".txt", "text/html": ".html", "application/pdf": ".pdf",
-                "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
-                "application/msword": ".doc", "application/ofd": ".ofd", "image/png": ".png", "image/jpeg": ".jpg",
-                "image/tiff": ".tif"}
-# a file's first bytes -> its type, for a name without a suffix and no Content-Type we know
-MAGIC = ((b"%PDF", ".pdf"), (b"PK\x03\x04", ".docx"), (b"\x89PNG", ".png"), (b"\xff\xd8\xff", ".jpg"),
-         (b"\xd0\xcf\x11\xe0", ".doc"))
-
-
 def upload_name(f: UploadFile) -> str:
     """The name an uploaded file is shown by, its suffix its type. A name without a suffix takes
     its Content-Type's (curl -F 'files=@report;type=application/pdf'), else its first bytes' (%PDF,
@@ -54,13 +45,11 @@ def upload_name(f: UploadFile) -> str:
     name = safe_name(f.filename)
     if PurePath(name).suffix:
         return name
-    suffix = UPLOAD_TYPES.get((f.content_type or "").split(";")[0].strip().lower())
+    suffix = CONTENT_TYPES.get((f.content_type or "").split(";")[0].strip().lower())
     if suffix is None:
         head = f.file.read(512)
         f.file.seek(0)
-        lowered = head.lstrip().lower()
-        suffix = next((ext for magic, ext in MAGIC if head.startswith(magic)),
-                      ".html" if lowered.startswith((b"<!doctype html", b"<html")) else ".txt")
+        suffix = sniff_suffix(head) or ".txt"
     return name + suffix
 
 
@@ -128,7 +117,7 @@ _FILES_SCHEMA = {"type": "object", "required": ["files"],
              summary="Add reports: upload files, or give the URLs of their pages (admin)",
              description=f"Files as multipart/form-data (`files`): at most {{max_files}}, {{max_upload_bytes}} bytes "
                          f"together. A file's type is its name's suffix ({', '.join(SUPPORTED_SUFFIXES)}; another suffix "
-                         f"is 415); for a name without one, its Content-Type ({', '.join(UPLOAD_TYPES)}), else its first "
+                         f"is 415); for a name without one, its Content-Type ({', '.join(CONTENT_TYPES)}), else its first "
                          "bytes (%PDF, PNG, JPEG, a zip is docx, <html), else text. Or JSON `{{\"urls\": [...]}}`: each "
                          "page (or the attachment it wraps) is fetched and indexed, its URL kept as the report's source. "
                          "422 when no report could be read (each line says why).",
