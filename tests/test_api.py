@@ -184,6 +184,8 @@ def test_a_report_by_id_has_the_text_its_citations_point_into(server):
         report = c.get(f"/v1/reports/{cited['report_id']}").json()
         assert report["text"][cited["start"]:cited["end"]] == cited["excerpt"]
         assert report["org"] == cited["org"] and report["url"] == "" and report["review"] == [] and report["passages"] > 0
+        listed = {r["id"]: r for r in c.get("/v1/reports").json()["reports"]}
+        assert report["passages"] == listed[cited["report_id"]]["passages"] > 0
         assert "path" not in report  # server paths stay on the server
         for missing in ("0123456789abcdef", "not-an-id"):
             r = c.get(f"/v1/reports/{missing}")

@@ -103,9 +103,7 @@ def report(who: Reader, ctx: Ctx, report_id: ReportId) -> dict:
     found = s.index.report_by_id.get(report_id) if REPORT_ID.fullmatch(report_id) else None
     if found is None:
         raise Problem(404, f"no indexed report has the id {report_id[:40]!r}")
-    position = s.index.reports.index(found)
-    return _report_out(found, int(s.index.passage_counts()[position])) | {"text": found.text,
-                                                                          "generation": s.generation}
+    return _report_out(found, len(s.index.rows_of([found.id]))) | {"text": found.text, "generation": s.generation}
 
 
 _FILES_SCHEMA = {"type": "object", "required": ["files"],
